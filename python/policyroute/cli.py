@@ -1,0 +1,78 @@
+"""Command line: parse arguments, run one subcommand, and turn every error
+into one line per problem and a documented exit code. No traceback ever
+reaches the user.
+
+Exit codes: 0 done; 1 bad configuration (nothing changed); 2 bad command
+line; 3 the kernel refused a change (this run's changes were undone);
+4 state error (record unreadable, kernel read-back mismatch); 5 drift or
+problems found by show/check.
+"""
+
+import argparse
+import os
+import sys
+
+from . import __version__
+from .commands import COMMANDS
+from .errors import EXIT_USAGE, PolicyRouteError, UsageError
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message}")
+
+
+class Context:
+    """What every subcommand gets: paths, the ip runner and the output."""
+
+    def __init__(self, args):
+        from .engine import Paths
+        from .kernel import Runner
+        from .sysctl import Sysctl
+        self.args = args
+        self.paths = Paths.from_env(state_dir=args.state_dir, iproute2_dir=args.iproute2_dir)
+        self.runner = Runner(trace=self.trace if args.verbose else None)
+        self.sysctl = Sysctl(self.runner)
+
+    def trace(self, line):
+        print(line, flush=True)
+
+    def warn(self, message):
+        print(f"policyroute: warning: {message}", file=sys.stderr, flush=True)
+
+
+def build_parser():
+    p = Parser(prog="policyroute", description="Source-based policy routing for netifrc.")
+    p.add_argument("--version", action="version", version=f"policyroute {__version__}")
+    p.add_argument("--state-dir", help="records of what was applied "
+                   "(default $POLICYROUTE_STATE_DIR or /run/policyroute)")
+    p.add_argument("--iproute2-dir", help="iproute2's configuration folder holding rt_tables "
+                   "(default $POLICYROUTE_IPROUTE2_DIR or /etc/iproute2)")
+    p.add_argument("-v", "--verbose", action="store_true", help="print every ip command run")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name, module in COMMANDS.items():
+        module.add_parser(sub, name)
+    return p
+
+
+def main(argv=None):
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not args.command:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        return args.run(args, Context(args)) or 0
+    except PolicyRouteError as e:
+        for line in e.lines():
+            print(f"policyroute: error: {line}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""post-start: apply tables and rules for one interface, then record them."""
+
+from .. import engine
+from .common import add_values, config_from_args, enter
+
+
+def add_parser(sub, name):
+    p = sub.add_parser(name, help="apply the interface's tables and rules")
+    add_values(p)
+    p.set_defaults(run=run)
+
+
+def run(args, ctx):
+    cfg = config_from_args(args)
+    enter(cfg.netns)
+    for line in engine.slot_warnings(cfg, engine.table_id_of(cfg, ctx.paths.registry()),
+                                     ctx.paths.store()):
+        ctx.warn(line)
+    engine.post_start(cfg, ctx.paths, ctx.runner, ctx.sysctl)
+    return 0

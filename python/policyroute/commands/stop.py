@@ -1,0 +1,19 @@
+"""stop: remove exactly what the record of the last start says was added."""
+
+from .. import engine
+from .common import enter
+
+
+def add_parser(sub, name):
+    p = sub.add_parser(name, help="remove what the last start added")
+    p.add_argument("iface", metavar="IFACE")
+    p.add_argument("--netns", help="the network namespace the interface lives in")
+    p.set_defaults(run=run)
+
+
+def run(args, ctx):
+    if ctx.paths.store().load(args.iface, args.netns) is None:
+        return 0            # never started by us: nothing to do
+    enter(args.netns)
+    engine.stop(args.iface, args.netns, ctx.paths, ctx.runner, ctx.sysctl)
+    return 0

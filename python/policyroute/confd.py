@@ -1,0 +1,49 @@
+"""Read /etc/conf.d/net the way netifrc does: it is shell, so /bin/sh
+evaluates it. We never parse shell ourselves, and no value we read is ever
+handed back to a shell."""
+
+import subprocess
+
+from .errors import ConfigError
+
+PREFIXES = ("table_", "rules_", "rules6_", "policyroute_guard_", "policyroute_arp_", "netns_")
+
+
+def read_config(path, shell="/bin/sh"):
+    """Every variable the file sets, as {name: value}."""
+    script = 'set -a; . "$1" || exit 3; exec env -0'
+    try:
+        proc = subprocess.run([shell, "-c", script, "sh", str(path)], capture_output=True,
+                              env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, check=False)
+    except OSError as e:
+        raise ConfigError(str(path), None, None, f"cannot be read: {e.strerror}") from None
+    if proc.returncode != 0:
+        why = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise ConfigError(str(path), None, None,
+                          f"is not valid shell: {why[-1] if why else 'sh failed'}")
+    out = {}
+    for item in proc.stdout.split(b"\0"):
+        name, sep, value = item.decode(errors="replace").partition("=")
+        if sep and name.startswith(PREFIXES):
+            out[name] = value
+    return out
+
+
+def interface_values(variables, ifvar):
+    """The keyword arguments parse.parse_interface takes, for one IFVAR."""
+    return dict(table=variables.get(f"table_{ifvar}"),
+                rules=variables.get(f"rules_{ifvar}"),
+                rules6=variables.get(f"rules6_{ifvar}"),
+                guard=variables.get(f"policyroute_guard_{ifvar}"),
+                arp=variables.get(f"policyroute_arp_{ifvar}"),
+                netns=variables.get(f"netns_{ifvar}"))
+
+
+def table_names(variables):
+    """Every table_ value that is a name (not a number), for registration."""
+    names = []
+    for name, value in variables.items():
+        v = value.strip()
+        if name.startswith("table_") and v and not v.isdigit() and not v.startswith("0x"):
+            names.append(v)
+    return names

@@ -1,0 +1,191 @@
+"""The three steps netifrc drives: pre-start, post-start and stop.
+
+Each step: validate everything first, then observe, plan, apply (rolled
+back on any failure), verify by reading the kernel back, and record.
+"""
+
+import os
+from dataclasses import dataclass
+
+from . import bands, plan
+from .errors import ConfigError, ConfigErrors, KernelError, StateError
+from .observe import observe
+from .state import Record, Store
+from .tables import Registry
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Every place policyroute reads or writes; all redirectable for tests."""
+    state_dir: str = "/run/policyroute"
+    iproute2_dir: str = "/etc/iproute2"
+    data_dirs: tuple = ("/usr/share/iproute2", "/usr/lib/iproute2")
+    proc_sys: str = "/proc/sys"
+
+    @classmethod
+    def from_env(cls, **overrides):
+        env = os.environ
+        values = dict(
+            state_dir=env.get("POLICYROUTE_STATE_DIR", cls.state_dir),
+            iproute2_dir=env.get("POLICYROUTE_IPROUTE2_DIR", cls.iproute2_dir),
+            data_dirs=tuple(filter(None, env.get("POLICYROUTE_IPROUTE2_DATA_DIRS",
+                                                 ":".join(cls.data_dirs)).split(":"))))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def registry(self):
+        return Registry(self.iproute2_dir, self.data_dirs)
+
+    def store(self):
+        return Store(self.state_dir)
+
+
+# ------------------------------------------------------------ pre-start
+
+def pre_start(cfg, paths, sibling_tables=()):
+    """Validate the whole configuration and register table names.
+
+    Runs before netifrc adds any address or route. Nothing is written
+    unless every value is valid. Returns the table number (or None).
+    """
+    registry = paths.registry()
+    own = [cfg.table.name] if cfg.table and cfg.table.name else []
+    _check_lookups(cfg, registry, set(own) | set(sibling_tables))
+    if own or sibling_tables:
+        try:
+            registry.register([*own, *sibling_tables])
+        except OverflowError as e:
+            raise ConfigError(cfg.table.origin.variable, None, cfg.table.name, str(e)) from None
+    return table_id_of(cfg, registry)
+
+
+def _check_lookups(cfg, registry, pending):
+    errors = []
+    for rule in cfg.rules:
+        if rule.action and rule.action[0] == "lookup":
+            name = rule.action[1]
+            if registry.lookup(name) is None and name not in pending:
+                errors.append(rule.origin.error(
+                    name, "is not a table iproute2 knows (rt_tables, rt_tables.d) nor any table_"))
+    if errors:
+        raise ConfigErrors(errors)
+
+
+def table_id_of(cfg, registry):
+    if cfg.table is None:
+        return None
+    if cfg.table.id is not None:
+        return cfg.table.id
+    number = registry.lookup(cfg.table.name)
+    if number is None:
+        number = registry.register([cfg.table.name])[cfg.table.name]
+    return number
+
+
+# ------------------------------------------------------------ post-start
+
+def post_start(cfg, paths, runner, sysctl):
+    """Bring the kernel to what cfg asks for on this interface; record it."""
+    registry = paths.registry()
+    _check_lookups(cfg, registry, set())
+    table_id = table_id_of(cfg, registry)
+    store = paths.store()
+    previous = store.load(cfg.iface, cfg.netns)
+    observed = observe(runner, cfg.iface)
+    want = plan.desired(cfg, table_id, registry, observed)
+    mine = want + (previous.objects if previous else [])
+    ops = plan.diff(want, observed.rule_keys + observed.route_keys, mine)
+    record = Record(cfg.iface, cfg.netns, table_id,
+                    cfg.table.name if cfg.table else None, list(plan._unique(mine)),
+                    previous.sysctls if previous else [])
+    store.save(record)              # intent first: a crash mid-apply is undoable
+    done = apply(runner, ops)
+    try:
+        record.sysctls = sysctl.apply(cfg, table_id, record.sysctls)
+        verify(runner, cfg.iface, want)
+    except (KernelError, StateError):
+        rollback(runner, done)
+        record.sysctls = sysctl.restore(record.sysctls)
+        _save_or_drop(store, record, previous, want)
+        raise
+    record.objects = want
+    store.save(record)
+    return ops
+
+
+def _save_or_drop(store, record, previous, want):
+    record.objects = previous.objects if previous else []
+    if record.objects or record.sysctls:
+        store.save(record)
+    else:
+        store.remove(record.iface, record.netns)
+
+
+def apply(runner, ops):
+    """Run ops per family; on a refusal, undo this run's ops and re-raise."""
+    done = []
+    for family in (4, 6):
+        step = [op for op in ops if op.obj.family == family]
+        try:
+            runner.batch(family, [op.obj.line(op.verb) for op in step])
+        except KernelError as e:
+            rollback(runner, done + step[:getattr(e, "applied", 0)])
+            raise
+        done += step
+    return done
+
+
+def rollback(runner, done):
+    undo = [op.inverse() for op in reversed(done)]
+    for family in (4, 6):
+        runner.batch(family, [op.obj.line(op.verb) for op in undo if op.obj.family == family],
+                     force=True)
+
+
+def verify(runner, iface, want):
+    """Read the kernel back: every object we want must be there."""
+    seen = observe(runner, iface)
+    have = set(seen.rule_keys + seen.route_keys)
+    missing = [o for o in want if (o.family, o.key) not in have]
+    if missing:
+        raise StateError("after applying, the kernel lacks: "
+                         + "; ".join(f"ip -{o.family} {o.line('add')}" for o in missing))
+
+
+# ------------------------------------------------------------ stop
+
+def stop(iface, netns, paths, runner, sysctl):
+    """Remove exactly what the record says; a no-op without a record."""
+    store = paths.store()
+    record = store.load(iface, netns)
+    if record is None:
+        return []
+    observed = observe(runner, iface, link_exists=False)
+    ops = plan.removal(record.objects, observed.rule_keys + observed.route_keys)
+    for family in (4, 6):
+        runner.batch(family, [op.obj.line("del") for op in ops if op.obj.family == family],
+                     force=True)
+    sysctl.restore(record.sysctls)
+    left = observe(runner, iface, link_exists=False)
+    have = set(left.rule_keys + left.route_keys)
+    stuck = [o for o in record.objects if (o.family, o.key) in have]
+    if stuck:
+        record.objects, record.sysctls = stuck, []
+        store.save(record)
+        raise StateError("could not remove: " + "; ".join(
+            f"ip -{o.family} {o.line('del')}" for o in stuck))
+    store.remove(iface, netns)
+    return ops
+
+
+def slot_warnings(cfg, table_id, store):
+    """Other recorded interfaces whose priorities share this one's slot."""
+    if table_id is None:
+        return []
+    out = []
+    for _path, other in store.all():
+        if other.iface != cfg.iface and other.table is not None and other.table != table_id \
+                and bands.slot(other.table) == bands.slot(table_id):
+            out.append(f"table {table_id} and {other.iface}'s table {other.table} share "
+                       f"priority slot {bands.slot(table_id)}; give rules_ lines a priority")
+    return out

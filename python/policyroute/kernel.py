@@ -1,0 +1,109 @@
+"""Apply layer: the only code that runs ``ip``.
+
+Reads use ``ip -N -json -batch -`` (one process per family for every
+query); writes use one ``ip -batch -`` per family and step. Arguments go
+to iproute2 as lines on stdin or argument lists, never through a shell.
+"""
+
+import ctypes
+import json
+import os
+import re
+import subprocess
+
+from .errors import KernelError, StateError
+
+IP = os.environ.get("POLICYROUTE_IP", "ip")
+FAILED_RE = re.compile(r"Command failed -:(\d+)")
+CLONE_NEWNET = 0x40000000
+
+
+def enter_netns(name, rundir="/run/netns"):
+    """Move this process into a named network namespace (like ip netns exec).
+
+    Every later ``ip`` call and /proc/sys/net access then acts inside it.
+    """
+    path = os.path.join(rundir, name)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as e:
+        raise StateError(f"netns {name}: {e.strerror}") from None
+    try:
+        if hasattr(os, "setns"):
+            os.setns(fd, CLONE_NEWNET)
+        elif ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+    except OSError as e:
+        raise StateError(f"netns {name}: {e.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+class Runner:
+    """Runs iproute2. ``trace`` (callable) sees every write as ``ip ...``."""
+
+    def __init__(self, trace=None):
+        self.trace = trace or (lambda line: None)
+
+    def _run(self, argv, stdin):
+        try:
+            return subprocess.run([IP, *argv], input=stdin, capture_output=True,
+                                  text=True, check=False)
+        except FileNotFoundError:
+            raise StateError(f"{IP}: not found (iproute2 is needed)") from None
+
+    def query(self, family, commands):
+        """Run read commands in one batch; one parsed JSON value per command."""
+        proc = self._run([f"-{family}", "-N", "-json", "-batch", "-"],
+                         "".join(c + "\n" for c in commands))
+        if proc.returncode != 0:
+            raise KernelError(None, proc.stderr)
+        return _split_json(proc.stdout, len(commands))
+
+    def batch(self, family, lines, force=False):
+        """Run write lines; on failure, KernelError with .applied = lines done."""
+        if not lines:
+            return
+        for line in lines:
+            self.trace(f"ip -{family} {line}")
+        argv = [f"-{family}"] + (["-force"] if force else []) + ["-batch", "-"]
+        proc = self._run(argv, "".join(line + "\n" for line in lines))
+        if proc.returncode == 0 or force:
+            return
+        m = FAILED_RE.search(proc.stderr)
+        failed = int(m.group(1)) - 1 if m else 0
+        words = FAILED_RE.sub("", proc.stderr).strip().splitlines()
+        err = KernelError(f"-{family} {lines[failed]}", " ".join(words) or "failed")
+        err.applied = failed
+        raise err
+
+    def sysctl_read(self, key):
+        with open(_sysctl_path(key)) as f:
+            return f.read().strip()
+
+    def sysctl_write(self, key, value):
+        self.trace(f"sysctl -w {key}={value}")
+        try:
+            with open(_sysctl_path(key), "w") as f:
+                f.write(value)
+        except OSError as e:
+            raise KernelError(f"sysctl {key}={value}", e.strerror) from None
+
+
+def _sysctl_path(key):
+    # An interface name may hold a dot (eth1.10): keys here use / as separator.
+    return "/proc/sys/" + key
+
+
+def _split_json(text, count):
+    decoder, values, i = json.JSONDecoder(), [], 0
+    while len(values) < count:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            break
+        value, i = decoder.raw_decode(text, i)
+        values.append(value)
+    if len(values) != count:
+        raise StateError(f"ip -json gave {len(values)} answers to {count} queries")
+    return values

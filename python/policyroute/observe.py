@@ -1,0 +1,143 @@
+"""Read the kernel's state into plan.Observed, and ``ip -json`` objects into
+the same canonical keys plan.key_of_args builds from our arguments."""
+
+import ipaddress
+
+from . import bands
+from .parse import IPPROTO
+from .plan import Address, Observed
+
+ACTION_TYPES = {"6": "blackhole", "7": "unreachable", "8": "prohibit"}
+HOST_LEN = {4: 32, 6: 128}
+
+
+def queries(iface):
+    return [f"addr show dev {iface}",
+            "rule show",
+            "route show table all exact default",
+            f"route show table all proto {bands.PROTO}"]
+
+
+def observe(runner, iface, link_exists=True):
+    """One interface's addresses plus every object of ours, both families."""
+    addresses, rules, routes, defaults = [], [], [], []
+    for family in (4, 6):
+        cmds = queries(iface) if link_exists else queries(iface)[1:]
+        answers = runner.query(family, cmds)
+        if link_exists:
+            addresses += addresses_of(answers.pop(0), family)
+        rule_list, default_list, our_routes = answers
+        rules += [(family, rule_key(r, family)) for r in rule_list
+                  if str(r.get("protocol")) == str(bands.PROTO)]
+        defaults += [default_of(r, family) for r in default_list]
+        routes += [(family, route_key(r, family)) for r in our_routes]
+    return Observed(tuple(addresses), tuple(rules), tuple(routes), tuple(defaults))
+
+
+def addresses_of(links, family):
+    out = []
+    for link in links:
+        for a in link.get("addr_info", []):
+            if a.get("scope") not in ("global", "0", 0) or "local" not in a:
+                continue
+            out.append(Address(family, a["local"], int(a["prefixlen"]),
+                               bool(a.get("secondary")), bool(a.get("noprefixroute"))))
+    return out
+
+
+def default_of(route, family):
+    table = int(route.get("table", 254))
+    proto = str(route.get("protocol", "boot"))
+    return (family, table, proto, route.get("dev"), route.get("gateway"))
+
+
+def _prefix(addr, length, family):
+    if addr in (None, "all"):
+        return None
+    if addr == "default":
+        return str(ipaddress.ip_network(f"{'0.0.0.0' if family == 4 else '::'}/0"))
+    n = HOST_LEN[family] if length is None else int(length)
+    return str(ipaddress.ip_network(f"{addr}/{n}", strict=False))
+
+
+def _range(j, name):
+    if name in j:
+        return str(j[name])
+    if f"{name}_start" in j:
+        a, b = j[f"{name}_start"], j[f"{name}_end"]
+        return str(a) if a == b else f"{a}-{b}"
+    return None
+
+
+def _ipproto(text):
+    text = str(text)
+    if text.startswith("ipproto-"):
+        return text.split("-", 1)[1]
+    return str(IPPROTO.get(text, text))
+
+
+def rule_key(j, family):
+    """``ip -N -json rule show`` object -> canonical key (see plan.key_of_args)."""
+    f = {"priority": str(j.get("priority", 0))}
+    if "not" in j:
+        f["not"] = ""
+    for src, dst in (("src", "from"), ("dst", "to")):
+        p = _prefix(j.get(src), j.get(f"{src}len"), family)
+        if p is not None:
+            f[dst] = p
+    if "tos" in j:
+        f["tos"] = str(int(str(j["tos"]), 16) if str(j["tos"]).startswith("0x") else j["tos"])
+    if "fwmark" in j or "fwmask" in j:
+        mark = int(str(j.get("fwmark", "0")), 0)
+        mask = int(str(j.get("fwmask", hex(2**32 - 1))), 0)
+        f["fwmark"] = f"{mark:#x}/{mask:#x}"
+    for name in ("iif", "oif"):
+        if name in j:
+            f[name] = j[name]
+    if "l3mdev" in j:
+        f["l3mdev"] = ""
+    if "uid_start" in j:
+        a, b = j["uid_start"], j["uid_end"]
+        f["uidrange"] = str(a) if a == b else f"{a}-{b}"
+    if "ipproto" in j:
+        f["ipproto"] = _ipproto(j["ipproto"])
+    for name in ("sport", "dport"):
+        value = _range(j, name)
+        if value is not None:
+            f[name] = value
+    _rule_action(j, f)
+    if "suppress_prefixlen" in j:
+        f["suppress_prefixlength"] = str(j["suppress_prefixlen"])
+    if "suppress_ifgroup" in j:
+        f["suppress_ifgroup"] = str(j["suppress_ifgroup"])
+    if "flow_to" in j:
+        f["realms"] = f"{j['flow_from']}/{j['flow_to']}" if "flow_from" in j else str(j["flow_to"])
+    if "protocol" in j:
+        f["protocol"] = str(j["protocol"])
+    return frozenset(f.items())
+
+
+def _rule_action(j, f):
+    if "table" in j and "l3mdev" not in j:
+        f["action"] = f"lookup {j['table']}"
+    elif "goto" in j:
+        f["action"] = f"goto {j['goto']}"
+    elif "nop" in j:
+        f["action"] = "nop"
+    elif str(j.get("action")) in ACTION_TYPES:
+        f["action"] = ACTION_TYPES[str(j["action"])]
+
+
+def route_key(j, family):
+    """``ip -N -json route show table all proto 201`` object -> canonical key."""
+    addr, _, length = j["dst"].partition("/")
+    f = {"dst": _prefix(addr, length or None, family)}
+    if "gateway" in j:
+        f["via"] = j["gateway"]
+    if "dev" in j:
+        f["dev"] = j["dev"]
+    if "prefsrc" in j:
+        f["src"] = j["prefsrc"]
+    f["table"] = str(j.get("table", 254))
+    f["protocol"] = str(j.get("protocol", bands.PROTO))
+    return frozenset(f.items())

@@ -1,0 +1,277 @@
+"""Plan layer: configuration + observed kernel state -> ordered operations.
+
+Pure functions only: no I/O. ``desired`` says what one interface should
+have in the kernel; ``diff`` turns desired and observed into operations.
+Objects are compared by a *key*: the same canonical (field, value) set is
+built from our own argument lists here and from ``ip -json`` in observe.py.
+"""
+
+import ipaddress
+import zlib
+from dataclasses import dataclass, replace
+
+from . import bands
+from .errors import ConfigErrors
+
+
+@dataclass(frozen=True)
+class Obj:
+    """A rule or route as iproute2 arguments (after ``add``/``del``)."""
+    kind: str            # "rule" | "route"
+    family: int          # 4 | 6
+    args: tuple
+
+    @property
+    def key(self):
+        return key_of_args(self.kind, self.family, self.args)
+
+    def line(self, verb):
+        return " ".join((self.kind, verb, *self.args))
+
+
+@dataclass(frozen=True)
+class Op:
+    verb: str            # "add" | "del"
+    obj: Obj
+
+    def inverse(self):
+        return Op("del" if self.verb == "add" else "add", self.obj)
+
+    def command(self):
+        return f"-{self.obj.family} {self.obj.line(self.verb)}"
+
+
+@dataclass(frozen=True)
+class Address:
+    family: int
+    local: str
+    prefixlen: int
+    secondary: bool = False
+    noprefixroute: bool = False
+
+    @property
+    def network(self):
+        return ipaddress.ip_interface(f"{self.local}/{self.prefixlen}").network
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the kernel has, as observe.py read it (one interface's view)."""
+    addresses: tuple = ()        # Address
+    rule_keys: tuple = ()        # (family, key) for every rule of ours (proto 201)
+    route_keys: tuple = ()       # (family, key) for every route of ours (proto 201)
+    defaults: tuple = ()         # (family, table, proto, dev, gateway) per default route
+
+
+# ---------------------------------------------------------------- priorities
+
+def slot_of(cfg, table_id):
+    """Table number decides the slot; without a table, the interface name."""
+    if table_id is not None:
+        return table_id
+    return zlib.crc32(cfg.ifvar.encode())
+
+
+def user_priorities(cfg, table_id):
+    """Priority of every rules_ line, in the lines' order."""
+    base = slot_of(cfg, table_id)
+    out, n = [], 0
+    for rule in cfg.rules:
+        if rule.priority is not None:
+            out.append(rule.priority)
+        else:
+            out.append(bands.user_priority(base, n))
+            n += 1
+    return out
+
+
+# ---------------------------------------------------------------- rendering
+
+HOST_LEN = {4: 32, 6: 128}
+
+
+def _prefix(text, family):
+    if text in ("all", "default"):
+        return f"{'0.0.0.0' if family == 4 else '::'}/0"
+    return str(ipaddress.ip_network(text, strict=False))
+
+
+def rule_args(rule, priority, table_id):
+    """A parsed Rule -> ``ip rule add`` arguments, action resolved."""
+    args = []
+    for keyword, value in rule.selector:
+        args += [keyword] if value == "" else [keyword, value]
+    args += ["priority", str(priority)]
+    action = rule.action or ("lookup", str(table_id))
+    if action[0] != "l3mdev":
+        args += list(action)
+    for keyword, value in rule.modifiers:
+        args += [keyword, value]
+    return tuple(args + ["protocol", str(bands.PROTO)])
+
+
+def auto_rules(address, table_id, guard):
+    """The rules that send traffic from one address to its table."""
+    first, second, third = bands.auto_priorities(table_id, guard)
+    src = f"{address.local}/{HOST_LEN[address.family]}"
+    proto = ("protocol", str(bands.PROTO))
+    out = []
+    if guard:
+        out.append(("from", src, "priority", str(first), "lookup", str(table_id),
+                    "suppress_prefixlength", "0", *proto))
+        out.append(("from", src, "priority", str(second), "lookup", "main",
+                    "suppress_prefixlength", "0", *proto))
+    out.append(("from", src, "priority", str(third), "lookup", str(table_id), *proto))
+    return [Obj("rule", address.family, a) for a in out]
+
+
+def prefix_routes(iface, addresses, table_id):
+    """One connected route per prefix, src the first address in it."""
+    seen, out = set(), []
+    for a in addresses:
+        if a.noprefixroute or a.prefixlen == HOST_LEN[a.family] or a.network in seen:
+            continue
+        seen.add(a.network)
+        args = [str(a.network), "dev", iface]
+        if a.family == 4:
+            args += ["src", a.local, "scope", "link"]
+        args += ["table", str(table_id), "proto", str(bands.PROTO)]
+        out.append(Obj("route", a.family, tuple(args)))
+    return out
+
+
+def default_copies(iface, observed, table_id):
+    """Main's default through this interface, copied where the table has none."""
+    out = []
+    for family in (4, 6):
+        table_has = [d for d in observed.defaults
+                     if d[0] == family and d[1] == table_id and d[2] != str(bands.PROTO)]
+        if table_has:
+            continue
+        for fam, table, _proto, dev, gateway in observed.defaults:
+            if fam == family and table == 254 and dev == iface:
+                args = ["default"] + (["via", gateway] if gateway else [])
+                args += ["dev", iface, "table", str(table_id), "proto", str(bands.PROTO)]
+                out.append(Obj("route", family, tuple(args)))
+                break
+    return out
+
+
+def global_addresses(observed):
+    return sorted(observed.addresses,
+                  key=lambda a: (a.family, a.secondary, ipaddress.ip_address(a.local)))
+
+
+def desired(cfg, table_id, registry, observed):
+    """Everything this interface should have in the kernel, in apply order.
+
+    Raises ConfigErrors when a rules_ line looks up a table name iproute2
+    does not know.
+    """
+    errors, rules = [], []
+    for rule, priority in zip(cfg.rules, user_priorities(cfg, table_id)):
+        target = table_id
+        if rule.action and rule.action[0] == "lookup":
+            target = registry.lookup(rule.action[1])
+            if target is None:
+                errors.append(rule.origin.error(rule.action[1], "is not a table iproute2 knows "
+                                                "(rt_tables, rt_tables.d) nor a table_ of this interface"))
+                continue
+            rule = _with_action(rule, ("lookup", str(target)))
+        rules.append(Obj("rule", rule.family, rule_args(rule, priority, target)))
+    if errors:
+        raise ConfigErrors(errors)
+    routes = []
+    if table_id is not None:
+        addresses = global_addresses(observed)
+        routes = prefix_routes(cfg.iface, addresses, table_id)
+        routes += default_copies(cfg.iface, observed, table_id)
+        for a in addresses:
+            rules += auto_rules(a, table_id, cfg.guard)
+    return routes + rules
+
+
+def _with_action(rule, action):
+    return replace(rule, action=action)
+
+
+# ---------------------------------------------------------------- diffing
+
+def diff(want, have_keys, mine):
+    """Operations turning what we have into what we want.
+
+    ``have_keys``: (family, key) of our objects the kernel has now.
+    ``mine``: objects known to be this interface's (record + desired), so
+    objects of other interfaces at shared priorities are never touched.
+    Deletions come first so a changed rule never collides with its old self.
+    """
+    want_keys = {(o.family, o.key) for o in want}
+    have = set(have_keys)
+    dels = [Op("del", o) for o in _unique(mine)
+            if (o.family, o.key) in have and (o.family, o.key) not in want_keys]
+    adds = [Op("add", o) for o in _unique(want) if (o.family, o.key) not in have]
+    # Routes before rules on add (a rule must find its table filled);
+    # rules before routes on delete.
+    dels.sort(key=lambda op: op.obj.kind != "rule")
+    return dels + adds
+
+
+def _unique(objs):
+    seen, out = set(), []
+    for o in objs:
+        if (o.family, o.key) not in seen:
+            seen.add((o.family, o.key))
+            out.append(o)
+    return out
+
+
+def removal(recorded, have_keys):
+    """Stop: delete what the record says we added and the kernel still has."""
+    have = set(have_keys)
+    ops = [Op("del", o) for o in _unique(recorded) if (o.family, o.key) in have]
+    ops.sort(key=lambda op: op.obj.kind != "rule")
+    return ops
+
+
+# ---------------------------------------------------------------- keys
+
+def key_of_args(kind, family, args):
+    """Canonical frozenset of (field, value) for our own argument lists."""
+    fields, i = {}, 0
+    if kind == "route":
+        fields["dst"] = _prefix(args[0], family)
+        i = 1
+    while i < len(args):
+        word = args[i]
+        if word in ("nop", "blackhole", "unreachable", "prohibit"):
+            fields["action"] = word
+            i += 1
+            continue
+        if word in ("not", "l3mdev"):
+            fields[word] = ""
+            i += 1
+            continue
+        value = args[i + 1]
+        i += 2
+        if word in ("from", "to"):
+            fields[word] = _prefix(value, family)
+        elif word == "lookup":
+            fields["action"] = f"lookup {_table_number(value)}"
+        elif word == "goto":
+            fields["action"] = f"goto {value}"
+        elif word == "table":
+            fields["table"] = str(_table_number(value))
+        elif word in ("proto", "protocol"):
+            fields["protocol"] = value
+        elif word == "scope":
+            continue
+        else:
+            fields[word] = value
+    if kind == "route":
+        fields.setdefault("table", "254")
+    return frozenset(fields.items())
+
+
+def _table_number(text):
+    names = {"main": 254, "local": 255, "default": 253}
+    return str(names.get(text, text))

@@ -1,0 +1,59 @@
+"""Same-subnet ARP and reverse-path settings (Documentation/networking/
+ip-sysctl.rst) for the interfaces policyroute manages.
+
+With two interfaces in one subnet, every interface answers ARP for every
+local address, so neighbours learn 192.0.2.17 at eth0.10's MAC. We set:
+  arp_ignore=1    answer only for addresses configured on the asking link
+  arp_announce=2  use the outgoing link's own address as ARP source
+  rp_filter=2     loose, where the effective value max(all, iface) is strict
+Previous values are recorded and put back at stop, unless someone changed
+them again in between.
+"""
+
+WANT = (("arp_ignore", "1"), ("arp_announce", "2"))
+
+
+def key(iface, name, scope=None):
+    return f"net/ipv4/conf/{scope or iface}/{name}"
+
+
+class Sysctl:
+    def __init__(self, runner):
+        self.runner = runner
+
+    def wanted(self, iface, recorded_keys):
+        out = list(WANT)
+        strict = max(int(self.runner.sysctl_read(key(iface, "rp_filter", "all"))),
+                     int(self.runner.sysctl_read(key(iface, "rp_filter")))) == 1
+        if strict or key(iface, "rp_filter") in recorded_keys:
+            out.append(("rp_filter", "2"))
+        return out
+
+    def apply(self, cfg, table_id, recorded):
+        """Set what is wanted; returns the record [[key, old, new], ...]."""
+        if table_id is None or not cfg.arp:
+            return self.restore(recorded)
+        known = {k: old for k, old, _new in recorded}
+        out = []
+        for name, value in self.wanted(cfg.iface, known):
+            k = key(cfg.iface, name)
+            now = self.runner.sysctl_read(k)
+            if now != value:
+                self.runner.sysctl_write(k, value)
+            out.append([k, known.get(k, now), value])
+        for k, old, new in recorded:
+            if k not in {e[0] for e in out}:
+                self._put_back(k, old, new)
+        return out
+
+    def restore(self, recorded):
+        for k, old, new in reversed(recorded):
+            self._put_back(k, old, new)
+        return []
+
+    def _put_back(self, k, old, new):
+        try:
+            if self.runner.sysctl_read(k) == new and old != new:
+                self.runner.sysctl_write(k, old)
+        except (OSError, FileNotFoundError):
+            pass        # the interface is gone, and its settings with it

@@ -1,0 +1,128 @@
+"""Table names: what iproute2 knows, and registering the names it does not.
+
+iproute2 resolves names from rt_tables and rt_tables.d/*.conf under its
+configuration folder (and its data folder). We add names only to a file of
+our own, rt_tables.d/policyroute.conf, under an exclusive lock so parallel
+interface starts never hand one number out twice or tear the file.
+"""
+
+import fcntl
+import os
+import re
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import bands
+
+OWN_FILE = "policyroute.conf"
+LOCK_FILE = ".policyroute.lock"
+LINE_RE = re.compile(r"^\s*(0x[0-9a-fA-F]+|[0-9]+)\s+(\S+)")
+
+
+class Registry:
+    """Name <-> number maps read from every rt_tables file iproute2 reads."""
+
+    def __init__(self, confdir, datadirs=()):
+        self.confdir = Path(confdir)
+        self.datadirs = [Path(d) for d in datadirs]
+        self.by_name, self.by_id = {}, {}
+        self.reload()
+
+    def files(self):
+        for base in [*self.datadirs, self.confdir]:
+            yield base / "rt_tables"
+            d = base / "rt_tables.d"
+            if d.is_dir():
+                yield from sorted(d.glob("*.conf"))
+
+    def reload(self):
+        self.by_name = dict(bands.RESERVED_TABLES)
+        for path in self.files():
+            for number, name in read_table_file(path):
+                self.by_name.setdefault(name, number)
+        self.by_id = {}
+        for name, number in self.by_name.items():
+            self.by_id.setdefault(number, name)
+
+    def lookup(self, text):
+        """A table as written -> its number, or None when the name is unknown."""
+        if re.fullmatch(r"0x[0-9a-fA-F]+|[0-9]+", text):
+            return int(text, 0) if text.startswith("0x") else int(text)
+        return self.by_name.get(text)
+
+    def name_of(self, number):
+        return self.by_id.get(number)
+
+    @property
+    def own_path(self):
+        return self.confdir / "rt_tables.d" / OWN_FILE
+
+    def register(self, names):
+        """Give every unknown name a number; returns {name: number}.
+
+        Names are numbered in sorted order, lowest free number first, so a
+        configuration registered at once gets the same numbers every time.
+        """
+        wanted = sorted(set(names))
+        with self._locked():
+            self.reload()
+            missing = [n for n in wanted if n not in self.by_name]
+            if missing:
+                own = read_table_file(self.own_path)
+                for name in missing:
+                    number = self._free_number()
+                    own.append((number, name))
+                    self.by_name[name], self.by_id[number] = number, name
+                write_table_file(self.own_path, own)
+        return {n: self.by_name[n] for n in wanted}
+
+    def _free_number(self):
+        for number in range(bands.TABLE_FIRST, bands.TABLE_LAST + 1):
+            if number not in self.by_id:
+                return number
+        raise OverflowError(f"no free table number in {bands.TABLE_FIRST}-{bands.TABLE_LAST}")
+
+    @contextmanager
+    def _locked(self):
+        folder = self.own_path.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+
+def read_table_file(path):
+    try:
+        text = Path(path).read_text()
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return []
+    out = []
+    for line in text.splitlines():
+        m = LINE_RE.match(line.split("#", 1)[0])
+        if m:
+            n = m.group(1)
+            out.append((int(n, 0) if n.startswith("0x") else int(n), m.group(2)))
+    return out
+
+
+def write_table_file(path, entries):
+    body = "# Table names registered by policyroute(8); numbers stay as given.\n"
+    body += "".join(f"{number}\t{name}\n" for number, name in sorted(entries))
+    atomic_write(path, body)
+
+
+def atomic_write(path, text, mode=0o644):
+    """Write to a temporary file in the same folder, fsync, rename over."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
