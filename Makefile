@@ -6,7 +6,19 @@ PYTEST := $(VENV)/bin/pytest
 DEBS := openrc busybox iproute2 procps dash
 STAMP := $(VENV)/.installed
 
-.PHONY: all bootstrap debs test test-unit test-netns test-openrc demo bench lint clean
+.PHONY: all bootstrap debs test test-unit test-netns test-openrc demo bench lint clean \
+	install uninstall
+
+# Install layout. The helper runs on the system python3 from its own folder
+# (no pip, no venv: Debian's pip refuses the system interpreter), and its
+# absolute path is written into the netifrc module.
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+LIBDIR ?= $(PREFIX)/lib/netifrc-policyroute
+MODULEDIR ?= /lib/netifrc/net
+IPROUTE2DIR ?= /etc/iproute2
+PYTHON ?= /usr/bin/python3
+PKGFILES := $(shell cd python && find policyroute -name '*.py' | sort)
 
 all: test
 
@@ -48,3 +60,19 @@ bench: bootstrap
 
 clean:
 	rm -rf $(VENV) python/*.egg-info python/build
+
+install:
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MODULEDIR) $(DESTDIR)$(IPROUTE2DIR)/rt_protos.d
+	for f in $(PKGFILES); do install -D -m 0644 python/$$f $(DESTDIR)$(LIBDIR)/$$f; done
+	sed -e 's|@PYTHON@|$(PYTHON)|' -e 's|@LIBDIR@|$(LIBDIR)|' packaging/policyroute.in \
+		> $(DESTDIR)$(SBINDIR)/policyroute
+	chmod 0755 $(DESTDIR)$(SBINDIR)/policyroute
+	sed -e 's|@POLICYROUTE@|$(SBINDIR)/policyroute|' netifrc-module/policyroute.sh \
+		> $(DESTDIR)$(MODULEDIR)/policyroute.sh
+	chmod 0644 $(DESTDIR)$(MODULEDIR)/policyroute.sh
+	install -m 0644 packaging/rt_protos.conf $(DESTDIR)$(IPROUTE2DIR)/rt_protos.d/policyroute.conf
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/policyroute $(DESTDIR)$(MODULEDIR)/policyroute.sh \
+		$(DESTDIR)$(IPROUTE2DIR)/rt_protos.d/policyroute.conf
+	rm -rf $(DESTDIR)$(LIBDIR)

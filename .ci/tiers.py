@@ -1,0 +1,32 @@
+"""Read pytest's JUnit report: fail on any skipped test and on any tier
+(a folder under tests/) that ran no test."""
+
+import sys
+import xml.etree.ElementTree as ET
+
+
+def main(report, tiers):
+    root = ET.parse(report).getroot()
+    ran = {tier: 0 for tier in tiers}
+    skipped = []
+    for case in root.iter("testcase"):
+        name = f"{case.get('classname')}::{case.get('name')}"
+        if case.find("skipped") is not None:
+            skipped.append(name)
+            continue
+        parts = case.get("classname", "").split(".")
+        for tier in tiers:
+            if tier in parts[:2]:
+                ran[tier] += 1
+    for tier, count in ran.items():
+        print(f"ci: tier {tier}: {count} tests ran")
+    bad = [t for t, c in ran.items() if c == 0]
+    if skipped:
+        print(f"ci: {len(skipped)} tests were skipped:", *skipped, sep="\n  ", file=sys.stderr)
+    if bad:
+        print(f"ci: tiers with no test run: {', '.join(bad)}", file=sys.stderr)
+    return 1 if skipped or bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2:]))

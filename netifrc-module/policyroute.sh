@@ -1,0 +1,118 @@
+# netifrc module: source-based policy routing (policyroute(8)).
+# shellcheck shell=sh disable=SC3043
+#
+# An adapter only. It reads this interface's variables with _get_array,
+# hands each one to the policyroute helper as a single argument, and turns
+# the helper's answer into einfo/ewarn/eerror. It parses nothing itself.
+#
+#   table_eth1_10="e1v10"        one routing table for this interface
+#   rules_eth1_10="..."          extra `ip rule` lines (rules6_ for IPv6)
+#   policyroute_guard_eth1_10=no main's more specific routes no longer win
+#   policyroute_arp_eth1_10=no   leave arp_ignore/arp_announce/rp_filter
+#
+# While this module is loaded for an interface it owns rules_/rules6_:
+# pre_start moves their values aside and unsets them, so iproute2.sh (which
+# would `ip rule add` each line itself) finds nothing to add, and clears
+# iproute2.sh's record of lines (ip_rule/ip6_rule) so it deletes nothing.
+
+# Fixed at install time (make install): OpenRC's PATH is not trusted.
+_policyroute_helper="@POLICYROUTE@"
+
+_config_vars="$_config_vars table rules rules6 policyroute_guard policyroute_arp"
+
+policyroute_depend()
+{
+	program ip
+	before interface
+}
+
+# The helper's words, one line each, as netifrc output.
+_policyroute_report()
+{
+	local line
+	printf '%s\n' "$1" | while IFS= read -r line; do
+		case "${line}" in
+			"policyroute: error: "*) eerror "${line#policyroute: error: }" ;;
+			"policyroute: warning: "*) ewarn "${line#policyroute: warning: }" ;;
+			"") ;;
+			*) veinfo "${line}" ;;
+		esac
+	done
+}
+
+# _policyroute_run STEP: call the helper with this interface's values.
+_policyroute_run()
+{
+	local step="$1" verbose="" out rc
+	yesno "${EINFO_VERBOSE}" && verbose="--verbose"
+	# shellcheck disable=SC2086 # $verbose is one word or none
+	out=$("${_policyroute_helper}" ${verbose} "${step}" "${IFACE}" \
+		--ifvar "${IFVAR}" \
+		--table "${_policyroute_table}" \
+		--rules "${_policyroute_rules}" \
+		--rules6 "${_policyroute_rules6}" \
+		--guard "$(_get_array "policyroute_guard_${IFVAR}")" \
+		--arp "$(_get_array "policyroute_arp_${IFVAR}")" \
+		--netns "$(_get_array "netns_${IFVAR}")" \
+		--config "${policyroute_config:-/etc/conf.d/net}" 2>&1)
+	rc=$?
+	_policyroute_report "${out}"
+	return "${rc}"
+}
+
+# Take rules_/rules6_ away from iproute2.sh for this start.
+_policyroute_take_rules()
+{
+	_policyroute_rules=$(_get_array "rules_${IFVAR}")
+	_policyroute_rules6=$(_get_array "rules6_${IFVAR}")
+	unset "rules_${IFVAR}" "rules6_${IFVAR}"
+	service_set_value ip_rule ""
+	service_set_value ip6_rule ""
+}
+
+policyroute_pre_start()
+{
+	local rc
+	_policyroute_table=$(_get_array "table_${IFVAR}")
+	_policyroute_take_rules
+	_policyroute_active=
+	[ -n "${_policyroute_table}${_policyroute_rules}${_policyroute_rules6}" ] || return 0
+	_policyroute_active=yes
+
+	ebegin "Checking policy routing for ${IFACE}"
+	_policyroute_run pre-start
+	rc=$?
+	eend "${rc}"
+}
+
+policyroute_post_start()
+{
+	local rc
+	[ -n "${_policyroute_active}" ] || return 0
+
+	ebegin "Adding policy routing for ${IFACE}"
+	_policyroute_run post-start
+	rc=$?
+	[ "${rc}" -eq 0 ] && service_set_value policyroute_started yes
+	eend "${rc}"
+}
+
+# A stop must never fail because of us, and is a no-op for an interface
+# this module did not start: `modules_X="!policyroute"`, or started before
+# the module was installed.
+policyroute_stop()
+{
+	local out rc
+	[ "$(service_get_value policyroute_started)" = yes ] || return 0
+	service_set_value ip_rule ""
+	service_set_value ip6_rule ""
+
+	ebegin "Removing policy routing for ${IFACE}"
+	out=$("${_policyroute_helper}" stop "${IFACE}" \
+		--netns "$(_get_array "netns_${IFVAR}")" 2>&1)
+	rc=$?
+	_policyroute_report "${out}"
+	service_set_value policyroute_started ""
+	eend "${rc}"
+	return 0
+}
