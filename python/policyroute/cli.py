@@ -13,7 +13,7 @@ import os
 import sys
 
 from . import __version__
-from .commands import COMMANDS
+from .commands import COMMANDS, load
 from .errors import EXIT_USAGE, PolicyRouteError, UsageError
 
 
@@ -41,7 +41,8 @@ class Context:
         print(f"policyroute: warning: {message}", file=sys.stderr, flush=True)
 
 
-def build_parser():
+def build_parser(argv=()):
+    """Full arguments for the command in argv; the others only by name."""
     p = Parser(prog="policyroute", description="Source-based policy routing for netifrc.")
     p.add_argument("--version", action="version", version=f"policyroute {__version__}")
     p.add_argument("--state-dir", help="records of what was applied "
@@ -50,13 +51,19 @@ def build_parser():
                    "(default $POLICYROUTE_IPROUTE2_DIR or /etc/iproute2)")
     p.add_argument("-v", "--verbose", action="store_true", help="print every ip command run")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for name, module in COMMANDS.items():
-        module.add_parser(sub, name)
+    chosen = next((a for a in argv if a in COMMANDS), None)
+    for name, (_module, text) in COMMANDS.items():
+        sp = sub.add_parser(name, help=text, description=text)
+        if name == chosen:
+            module = load(name)
+            module.add_arguments(sp)
+            sp.set_defaults(run=module.run)
     return p
 
 
 def main(argv=None):
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)
         if not args.command:

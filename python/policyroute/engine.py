@@ -5,7 +5,7 @@ back on any failure), verify by reading the kernel back, and record.
 """
 
 import os
-from dataclasses import dataclass
+from collections import namedtuple
 
 from . import bands, plan
 from .errors import ConfigError, ConfigErrors, KernelError, StateError
@@ -14,22 +14,24 @@ from .state import Record, Store
 from .tables import Registry
 
 
-@dataclass(frozen=True)
-class Paths:
+STATE_DIR = "/run/policyroute"
+IPROUTE2_DIR = "/etc/iproute2"
+IPROUTE2_DATA_DIRS = ("/usr/share/iproute2", "/usr/lib/iproute2")
+
+
+class Paths(namedtuple("Paths", "state_dir iproute2_dir data_dirs",
+                       defaults=(STATE_DIR, IPROUTE2_DIR, IPROUTE2_DATA_DIRS))):
     """Every place policyroute reads or writes; all redirectable for tests."""
-    state_dir: str = "/run/policyroute"
-    iproute2_dir: str = "/etc/iproute2"
-    data_dirs: tuple = ("/usr/share/iproute2", "/usr/lib/iproute2")
-    proc_sys: str = "/proc/sys"
+    __slots__ = ()
 
     @classmethod
     def from_env(cls, **overrides):
         env = os.environ
         values = dict(
-            state_dir=env.get("POLICYROUTE_STATE_DIR", cls.state_dir),
-            iproute2_dir=env.get("POLICYROUTE_IPROUTE2_DIR", cls.iproute2_dir),
+            state_dir=env.get("POLICYROUTE_STATE_DIR", STATE_DIR),
+            iproute2_dir=env.get("POLICYROUTE_IPROUTE2_DIR", IPROUTE2_DIR),
             data_dirs=tuple(filter(None, env.get("POLICYROUTE_IPROUTE2_DATA_DIRS",
-                                                 ":".join(cls.data_dirs)).split(":"))))
+                                                 ":".join(IPROUTE2_DATA_DIRS)).split(":"))))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

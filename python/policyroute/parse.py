@@ -6,7 +6,7 @@ reads every variable of one interface and reports all problems at once.
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from collections import namedtuple
 
 from . import bands
 from .errors import ConfigError, ConfigErrors
@@ -26,46 +26,30 @@ SYNONYMS = {"pref": "priority", "preference": "priority", "order": "priority",
             "table": "lookup", "dsfield": "tos"}
 
 
-@dataclass(frozen=True)
-class Origin:
-    variable: str
-    line: int | None = None
+class Origin(namedtuple("Origin", "variable line", defaults=(None,))):
+    """Where a value came from: the variable and, for lists, the line."""
+    __slots__ = ()
 
     def error(self, token, reason):
         return ConfigError(self.variable, self.line, token, reason)
 
 
-@dataclass(frozen=True)
-class Table:
-    """``table_<IFVAR>`` as written: a name, a number, or both once known."""
-    name: str | None
-    id: int | None
-    origin: Origin
+class Table(namedtuple("Table", "name id origin")):
+    """``table_<IFVAR>`` as written: a name or a number."""
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(namedtuple("Rule", "family selector action modifiers priority origin")):
     """One ``rules_`` line. ``selector`` and ``modifiers`` are (keyword, value)
     pairs in iproute2's words; ``action`` is ("lookup", TABLE), ("goto", N),
     or a lone action keyword; None means "look up table_"."""
-    family: int
-    selector: tuple
-    action: tuple | None
-    modifiers: tuple
-    priority: int | None
-    origin: Origin
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class InterfaceConfig:
-    iface: str
-    ifvar: str
-    table: Table | None
-    rules: tuple = ()
-    guard: bool = True
-    arp: bool = True
-    netns: str | None = None
-    extra: dict = field(default_factory=dict, compare=False)
+class InterfaceConfig(namedtuple("InterfaceConfig", "iface ifvar table rules guard arp netns",
+                                 defaults=((), True, True, None))):
+    """Everything one interface's variables say, validated."""
+    __slots__ = ()
 
 
 def shell_var(iface):

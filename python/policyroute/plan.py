@@ -8,18 +8,16 @@ built from our own argument lists here and from ``ip -json`` in observe.py.
 
 import ipaddress
 import zlib
-from dataclasses import dataclass, replace
+from collections import namedtuple
 
 from . import bands
 from .errors import ConfigErrors
 
 
-@dataclass(frozen=True)
-class Obj:
-    """A rule or route as iproute2 arguments (after ``add``/``del``)."""
-    kind: str            # "rule" | "route"
-    family: int          # 4 | 6
-    args: tuple
+class Obj(namedtuple("Obj", "kind family args")):
+    """A rule or route as iproute2 arguments (after ``add``/``del``):
+    kind "rule" or "route", family 4 or 6, args a tuple of words."""
+    __slots__ = ()
 
     @property
     def key(self):
@@ -29,10 +27,9 @@ class Obj:
         return " ".join((self.kind, verb, *self.args))
 
 
-@dataclass(frozen=True)
-class Op:
-    verb: str            # "add" | "del"
-    obj: Obj
+class Op(namedtuple("Op", "verb obj")):
+    """verb "add" or "del" applied to an Obj."""
+    __slots__ = ()
 
     def inverse(self):
         return Op("del" if self.verb == "add" else "add", self.obj)
@@ -41,26 +38,21 @@ class Op:
         return f"-{self.obj.family} {self.obj.line(self.verb)}"
 
 
-@dataclass(frozen=True)
-class Address:
-    family: int
-    local: str
-    prefixlen: int
-    secondary: bool = False
-    noprefixroute: bool = False
+class Address(namedtuple("Address", "family local prefixlen secondary noprefixroute",
+                         defaults=(False, False))):
+    """A global address the kernel has on the interface."""
+    __slots__ = ()
 
     @property
     def network(self):
         return ipaddress.ip_interface(f"{self.local}/{self.prefixlen}").network
 
 
-@dataclass(frozen=True)
-class Observed:
-    """What the kernel has, as observe.py read it (one interface's view)."""
-    addresses: tuple = ()        # Address
-    rule_keys: tuple = ()        # (family, key) for every rule of ours (proto 201)
-    route_keys: tuple = ()       # (family, key) for every route of ours (proto 201)
-    defaults: tuple = ()         # (family, table, proto, dev, gateway) per default route
+Observed = namedtuple("Observed", "addresses rule_keys route_keys defaults",
+                      defaults=((), (), (), ()))
+Observed.__doc__ = """What the kernel has, as observe.py read it: the interface's
+Addresses; (family, key) of every rule and route of ours (proto 201);
+(family, table, proto, dev, gateway) of every default route."""
 
 
 # ---------------------------------------------------------------- priorities
@@ -192,7 +184,7 @@ def desired(cfg, table_id, registry, observed):
 
 
 def _with_action(rule, action):
-    return replace(rule, action=action)
+    return rule._replace(action=action)
 
 
 # ---------------------------------------------------------------- diffing

@@ -3,8 +3,6 @@ exactly that, whatever the configuration says by then."""
 
 import json
 import os
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from .errors import StateError
 from .plan import Obj
@@ -13,14 +11,15 @@ from .tables import atomic_write
 VERSION = 1
 
 
-@dataclass
 class Record:
-    iface: str
-    netns: str | None = None
-    table: int | None = None
-    table_name: str | None = None
-    objects: list = field(default_factory=list)     # plan.Obj
-    sysctls: list = field(default_factory=list)     # [key, old, new]
+    """objects: plan.Obj added; sysctls: [key, old, new] set."""
+
+    def __init__(self, iface, netns=None, table=None, table_name=None,
+                 objects=None, sysctls=None):
+        self.iface, self.netns = iface, netns
+        self.table, self.table_name = table, table_name
+        self.objects = list(objects or [])
+        self.sysctls = list(sysctls or [])
 
     def to_json(self):
         return json.dumps({
@@ -42,16 +41,17 @@ class Record:
 
 class Store:
     def __init__(self, state_dir):
-        self.root = Path(state_dir)
+        self.root = state_dir
 
     def path(self, iface, netns=None):
-        base = self.root / "netns" / netns if netns else self.root
-        return base / f"{iface}.json"
+        base = os.path.join(self.root, "netns", netns) if netns else self.root
+        return os.path.join(base, f"{iface}.json")
 
     def load(self, iface, netns=None):
         p = self.path(iface, netns)
         try:
-            return Record.from_json(p.read_text())
+            with open(p) as f:
+                return Record.from_json(f.read())
         except FileNotFoundError:
             return None
         except (ValueError, KeyError, TypeError) as e:
@@ -59,19 +59,21 @@ class Store:
 
     def save(self, record):
         p = self.path(record.iface, record.netns)
-        os.makedirs(p.parent, mode=0o755, exist_ok=True)
         atomic_write(p, record.to_json(), 0o644)
 
     def remove(self, iface, netns=None):
         try:
-            self.path(iface, netns).unlink()
+            os.unlink(self.path(iface, netns))
         except FileNotFoundError:
             pass
 
     def all(self):
         """Every record: (path, Record) for show and sync --all."""
-        for p in sorted(self.root.rglob("*.json")):
-            try:
-                yield p, Record.from_json(p.read_text())
-            except (OSError, ValueError, KeyError, TypeError, StateError):
-                continue
+        for folder, _dirs, files in sorted(os.walk(self.root)):
+            for name in sorted(f for f in files if f.endswith(".json")):
+                p = os.path.join(folder, name)
+                try:
+                    with open(p) as f:
+                        yield p, Record.from_json(f.read())
+                except (OSError, ValueError, KeyError, TypeError, StateError):
+                    continue

@@ -10,7 +10,7 @@ import fcntl
 import os
 import re
 from contextlib import contextmanager
-from pathlib import Path
+import glob
 
 from . import bands
 
@@ -23,17 +23,15 @@ class Registry:
     """Name <-> number maps read from every rt_tables file iproute2 reads."""
 
     def __init__(self, confdir, datadirs=()):
-        self.confdir = Path(confdir)
-        self.datadirs = [Path(d) for d in datadirs]
+        self.confdir = confdir
+        self.datadirs = list(datadirs)
         self.by_name, self.by_id = {}, {}
         self.reload()
 
     def files(self):
         for base in [*self.datadirs, self.confdir]:
-            yield base / "rt_tables"
-            d = base / "rt_tables.d"
-            if d.is_dir():
-                yield from sorted(d.glob("*.conf"))
+            yield os.path.join(base, "rt_tables")
+            yield from sorted(glob.glob(os.path.join(base, "rt_tables.d", "*.conf")))
 
     def reload(self):
         self.by_name = dict(bands.RESERVED_TABLES)
@@ -55,7 +53,7 @@ class Registry:
 
     @property
     def own_path(self):
-        return self.confdir / "rt_tables.d" / OWN_FILE
+        return os.path.join(self.confdir, "rt_tables.d", OWN_FILE)
 
     def register(self, names):
         """Give every unknown name a number; returns {name: number}.
@@ -84,9 +82,9 @@ class Registry:
 
     @contextmanager
     def _locked(self):
-        folder = self.own_path.parent
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        folder = os.path.dirname(self.own_path)
+        os.makedirs(folder, exist_ok=True)
+        fd = os.open(os.path.join(folder, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -96,7 +94,8 @@ class Registry:
 
 def read_table_file(path):
     try:
-        text = Path(path).read_text()
+        with open(path) as f:
+            text = f.read()
     except (FileNotFoundError, NotADirectoryError, PermissionError):
         return []
     out = []
@@ -116,9 +115,9 @@ def write_table_file(path, entries):
 
 def atomic_write(path, text, mode=0o644):
     """Write to a temporary file in the same folder, fsync, rename over."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    folder, name = os.path.split(path)
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         os.write(fd, text.encode())

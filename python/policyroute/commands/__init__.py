@@ -1,11 +1,18 @@
-"""One module per subcommand; each has add_parser(sub, name) and run(args, ctx)."""
+"""One module per subcommand, each with add_arguments(parser) and
+run(args, ctx). Only the module of the command being run is imported, so
+the hooks netifrc calls at boot start quickly."""
 
-from . import down, post_start, pre_start, stop, up
+import importlib
 
+# name -> (module, one-line help)
 COMMANDS = {
-    "pre-start": pre_start,
-    "post-start": post_start,
-    "stop": stop,
-    "up": up,
-    "down": down,
+    "pre-start": ("pre_start", "validate an interface's values and register table names"),
+    "post-start": ("post_start", "apply an interface's table and rules, and record them"),
+    "stop": ("stop", "remove what the interface's last start added"),
+    "up": ("up", "by hand: apply an interface's policy from conf.d/net"),
+    "down": ("down", "by hand: remove what up (or the module) added"),
 }
+
+
+def load(name):
+    return importlib.import_module(f"{__name__}.{COMMANDS[name][0]}")

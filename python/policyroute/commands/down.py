@@ -9,10 +9,8 @@ from . import stop
 from .common import add_config
 
 
-def add_parser(sub, name):
-    p = sub.add_parser(name, help="remove what up (or the module) added")
+def add_arguments(p):
     add_config(p)
-    p.set_defaults(run=run)
 
 
 def run(args, ctx):

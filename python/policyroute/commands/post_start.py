@@ -4,10 +4,8 @@ from .. import engine
 from .common import add_values, config_from_args, enter
 
 
-def add_parser(sub, name):
-    p = sub.add_parser(name, help="apply the interface's tables and rules")
+def add_arguments(p):
     add_values(p)
-    p.set_defaults(run=run)
 
 
 def run(args, ctx):

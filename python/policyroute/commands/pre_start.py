@@ -5,10 +5,8 @@ from .. import engine
 from .common import add_values, config_from_args, sibling_tables_from
 
 
-def add_parser(sub, name):
-    p = sub.add_parser(name, help="validate values and register table names")
+def add_arguments(p):
     add_values(p)
-    p.set_defaults(run=run)
 
 
 def run(args, ctx):

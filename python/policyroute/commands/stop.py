@@ -4,11 +4,9 @@ from .. import engine
 from .common import enter
 
 
-def add_parser(sub, name):
-    p = sub.add_parser(name, help="remove what the last start added")
+def add_arguments(p):
     p.add_argument("iface", metavar="IFACE")
     p.add_argument("--netns", help="the network namespace the interface lives in")
-    p.set_defaults(run=run)
 
 
 def run(args, ctx):

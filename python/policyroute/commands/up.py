@@ -5,10 +5,8 @@ from .. import engine
 from .common import add_config, config_from_file, enter, sibling_tables
 
 
-def add_parser(sub, name):
-    p = sub.add_parser(name, help="apply an interface's policy from conf.d/net")
+def add_arguments(p):
     add_config(p)
-    p.set_defaults(run=run)
 
 
 def run(args, ctx):
