@@ -6,7 +6,8 @@ import subprocess
 
 from .errors import ConfigError
 
-PREFIXES = ("table_", "rules_", "rules6_", "policyroute_guard_", "policyroute_arp_", "netns_")
+PREFIXES = ("table_", "rules_", "rules6_", "policyroute_guard_", "policyroute_arp_", "netns_",
+            "config_")
 
 
 def read_config(path, shell="/bin/sh"):

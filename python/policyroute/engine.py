@@ -73,49 +73,77 @@ def _check_lookups(cfg, registry, pending):
         raise ConfigErrors(errors)
 
 
-def table_id_of(cfg, registry):
+def table_id_of(cfg, registry, register=True):
+    """The table's number; an unknown name is registered (or, with
+    register=False, given the number registering would give it)."""
     if cfg.table is None:
         return None
     if cfg.table.id is not None:
         return cfg.table.id
     number = registry.lookup(cfg.table.name)
     if number is None:
+        if not register:
+            return registry.preview(cfg.table.name)
         number = registry.register([cfg.table.name])[cfg.table.name]
     return number
 
 
 # ------------------------------------------------------------ post-start
 
-def post_start(cfg, paths, runner, sysctl):
-    """Bring the kernel to what cfg asks for on this interface; record it."""
+class Planned(namedtuple("Planned", "table_id previous observed want ops")):
+    """What a start would do now: the inputs and the operations."""
+    __slots__ = ()
+
+    @property
+    def mine(self):
+        return self.want + (self.previous.objects if self.previous else [])
+
+
+def compute(cfg, paths, runner, pending=()):
+    """Observe and plan one interface; changes nothing. ``pending``: table
+    names a pre-start would register first."""
     registry = paths.registry()
+    if pending:
+        registry = registry.previewed(pending)
     _check_lookups(cfg, registry, set())
-    table_id = table_id_of(cfg, registry)
-    store = paths.store()
-    previous = store.load(cfg.iface, cfg.netns)
+    table_id = table_id_of(cfg, registry, register=False)
+    previous = paths.store().load(cfg.iface, cfg.netns)
     observed = observe(runner, cfg.iface)
     want = plan.desired(cfg, table_id, registry, observed)
-    mine = want + (previous.objects if previous else [])
-    ops = plan.diff(want, observed.rule_keys + observed.route_keys, mine)
-    record = Record(cfg.iface, cfg.netns, table_id,
-                    cfg.table.name if cfg.table else None, list(plan._unique(mine)),
-                    previous.sysctls if previous else [])
+    ops = plan.diff(want, observed.rule_keys + observed.route_keys,
+                    want + (previous.objects if previous else []))
+    return Planned(table_id, previous, observed, want, ops)
+
+
+def post_start(cfg, paths, runner, sysctl):
+    """Bring the kernel to what cfg asks for on this interface; record it."""
+    if cfg.table is not None and cfg.table.name:
+        table_id_of(cfg, paths.registry())           # registers when pre-start did not
+    p = compute(cfg, paths, runner)
+    store = paths.store()
+    record = Record(cfg.iface, cfg.netns, p.table_id,
+                    cfg.table.name if cfg.table else None, list(plan.unique(p.mine)),
+                    p.previous.sysctls if p.previous else [])
     store.save(record)              # intent first: a crash mid-apply is undoable
-    done = apply(runner, ops)
+    done = apply(runner, p.ops)
     try:
-        record.sysctls = sysctl.apply(cfg, table_id, record.sysctls)
-        verify(runner, cfg.iface, want)
+        record.sysctls = sysctl.apply(cfg, p.table_id, record.sysctls)
+        if p.ops:
+            verify(runner, cfg.iface, p.want)
     except (KernelError, StateError):
         rollback(runner, done)
         record.sysctls = sysctl.restore(record.sysctls)
-        _save_or_drop(store, record, previous, want)
+        _save_or_drop(store, record, p.previous)
         raise
-    record.objects = want
-    store.save(record)
-    return ops
+    record.objects = p.want
+    if record.objects or record.sysctls:
+        store.save(record)
+    else:
+        store.remove(cfg.iface, cfg.netns)
+    return p.ops
 
 
-def _save_or_drop(store, record, previous, want):
+def _save_or_drop(store, record, previous):
     record.objects = previous.objects if previous else []
     if record.objects or record.sysctls:
         store.save(record)

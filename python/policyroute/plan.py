@@ -199,16 +199,16 @@ def diff(want, have_keys, mine):
     """
     want_keys = {(o.family, o.key) for o in want}
     have = set(have_keys)
-    dels = [Op("del", o) for o in _unique(mine)
+    dels = [Op("del", o) for o in unique(mine)
             if (o.family, o.key) in have and (o.family, o.key) not in want_keys]
-    adds = [Op("add", o) for o in _unique(want) if (o.family, o.key) not in have]
+    adds = [Op("add", o) for o in unique(want) if (o.family, o.key) not in have]
     # Routes before rules on add (a rule must find its table filled);
     # rules before routes on delete.
     dels.sort(key=lambda op: op.obj.kind != "rule")
     return dels + adds
 
 
-def _unique(objs):
+def unique(objs):
     seen, out = set(), []
     for o in objs:
         if (o.family, o.key) not in seen:
@@ -220,7 +220,7 @@ def _unique(objs):
 def removal(recorded, have_keys):
     """Stop: delete what the record says we added and the kernel still has."""
     have = set(have_keys)
-    ops = [Op("del", o) for o in _unique(recorded) if (o.family, o.key) in have]
+    ops = [Op("del", o) for o in unique(recorded) if (o.family, o.key) in have]
     ops.sort(key=lambda op: op.obj.kind != "rule")
     return ops
 

@@ -74,6 +74,22 @@ class Registry:
                 write_table_file(self.own_path, own)
         return {n: self.by_name[n] for n in wanted}
 
+    def preview(self, name):
+        """The number register() would give name now; registers nothing."""
+        return self.by_name.get(name) or self._free_number()
+
+    def previewed(self, names):
+        """A copy in which unknown names have the numbers register() would
+        give them, for plans; nothing is written."""
+        copy = Registry.__new__(Registry)
+        copy.confdir, copy.datadirs = self.confdir, self.datadirs
+        copy.by_name, copy.by_id = dict(self.by_name), dict(self.by_id)
+        for name in sorted(set(names)):
+            if name not in copy.by_name:
+                number = copy._free_number()
+                copy.by_name[name], copy.by_id[number] = number, name
+        return copy
+
     def _free_number(self):
         for number in range(bands.TABLE_FIRST, bands.TABLE_LAST + 1):
             if number not in self.by_id:

@@ -11,6 +11,10 @@ COMMANDS = {
     "stop": ("stop", "remove what the interface's last start added"),
     "up": ("up", "by hand: apply an interface's policy from conf.d/net"),
     "down": ("down", "by hand: remove what up (or the module) added"),
+    "check": ("check", "validate conf.d/net without touching the kernel"),
+    "plan": ("plan", "show what a start of IFACE would do, changing nothing"),
+    "show": ("show", "tables, rules, routes and drift of managed interfaces"),
+    "sync": ("sync", "reconcile now, as a start would"),
 }
 
 

@@ -1,0 +1,114 @@
+"""Whole-file checks for ``policyroute check``: every interface's values,
+and what only shows across interfaces. Pure: variables in, errors out."""
+
+import ipaddress
+import re
+
+from . import bands
+from .confd import interface_values
+from .errors import ConfigError, ConfigErrors
+from .parse import Origin, parse_interface, split_lines
+
+OUR_VARS = re.compile(r"^(table|rules|rules6|policyroute_guard|policyroute_arp)_(\w+)$")
+
+
+def managed_ifvars(variables):
+    """IFVARs with any policyroute variable set, in sorted order."""
+    out = set()
+    for name, value in variables.items():
+        m = OUR_VARS.match(name)
+        if m and value.strip():
+            out.add(m.group(2))
+    return sorted(out)
+
+
+def check_all(variables, registry):
+    """(configs by IFVAR, every problem found) for one conf.d/net."""
+    configs, errors = {}, []
+    for ifvar in managed_ifvars(variables):
+        try:
+            configs[ifvar] = parse_interface(ifvar, ifvar=ifvar,
+                                             **interface_values(variables, ifvar))
+        except ConfigErrors as e:
+            errors += e.errors
+    names = {c.table.name for c in configs.values() if c.table and c.table.name}
+    errors += unknown_lookups(configs, registry, names)
+    errors += shared_tables(configs, registry)
+    errors += duplicate_addresses(variables)
+    errors += priority_collisions(configs, registry)
+    return configs, errors
+
+
+def _table_id(cfg, registry):
+    if cfg.table is None:
+        return None
+    return cfg.table.id if cfg.table.id is not None else registry.lookup(cfg.table.name)
+
+
+def unknown_lookups(configs, registry, names):
+    out = []
+    for cfg in configs.values():
+        for rule in cfg.rules:
+            if rule.action and rule.action[0] == "lookup":
+                t = rule.action[1]
+                if registry.lookup(t) is None and t not in names:
+                    out.append(rule.origin.error(t, "is not a table iproute2 knows nor any table_"))
+    return out
+
+
+def shared_tables(configs, registry):
+    out, owner = [], {}
+    for ifvar, cfg in configs.items():
+        if cfg.table is None:
+            continue
+        key = _table_id(cfg, registry) or cfg.table.name
+        if key in owner:
+            out.append(cfg.table.origin.error(
+                cfg.table.name or str(cfg.table.id), f"is also the table of {owner[key]}"))
+        else:
+            owner[key] = ifvar
+    return out
+
+
+def duplicate_addresses(variables):
+    """An address in two interfaces' config_: its rules would fight."""
+    out, seen = [], {}
+    for name in sorted(v for v in variables if v.startswith("config_")):
+        for n, line in enumerate(split_lines(variables[name]), 1):
+            for token in line.split():
+                if "/" not in token:
+                    continue
+                try:
+                    ip = ipaddress.ip_interface(token).ip
+                except ValueError:
+                    continue
+                if ip in seen and seen[ip][0] != name:
+                    out.append(ConfigError(name, n, token,
+                                           f"is also configured in {seen[ip][0]} line {seen[ip][1]}"))
+                seen.setdefault(ip, (name, n))
+    return out
+
+
+def priority_collisions(configs, registry):
+    """Explicit priorities, or the slots of unnumbered lines, shared."""
+    out, explicit, slots = [], {}, {}
+    for ifvar, cfg in configs.items():
+        for rule in cfg.rules:
+            if rule.priority is not None:
+                key = (rule.family, rule.priority)
+                if key in explicit and explicit[key][0] != ifvar:
+                    other = explicit[key][1]
+                    out.append(rule.origin.error(
+                        f"priority {rule.priority}",
+                        f"is also used by {other.variable} line {other.line}"))
+                explicit.setdefault(key, (ifvar, rule.origin))
+        table_id = _table_id(cfg, registry)
+        if table_id is not None and any(r.priority is None for r in cfg.rules):
+            s = bands.slot(table_id)
+            if s in slots:
+                out.append(Origin(f"table_{ifvar}").error(
+                    cfg.table.name or str(table_id),
+                    f"shares priority slot {s} with table_{slots[s]}; "
+                    "give the rules_ lines explicit priorities"))
+            slots.setdefault(s, ifvar)
+    return out

@@ -1,0 +1,23 @@
+"""check: validate every policyroute variable in conf.d/net without
+touching the kernel. All problems at once; exit 0 only when clean."""
+
+import sys
+
+from ..checks import check_all
+from ..confd import read_config
+from ..errors import ConfigErrors
+from .common import DEFAULT_CONFIG
+
+
+def add_arguments(p):
+    p.add_argument("file", nargs="?", default=DEFAULT_CONFIG, metavar="FILE",
+                   help=f"configuration to check (default {DEFAULT_CONFIG})")
+
+
+def run(args, ctx):
+    variables = read_config(args.file)
+    configs, errors = check_all(variables, ctx.paths.registry())
+    if errors:
+        raise ConfigErrors(errors)
+    print(f"{args.file}: {len(configs)} interfaces, no problems", file=sys.stdout)
+    return 0

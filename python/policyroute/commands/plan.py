@@ -1,0 +1,26 @@
+"""plan: what a start of IFACE would do now, as iproute2 commands.
+Reads the kernel, changes nothing."""
+
+from .. import engine
+from .common import add_config, config_from_file, enter, sibling_tables
+
+
+def add_arguments(p):
+    add_config(p)
+
+
+def run(args, ctx):
+    cfg, variables = config_from_file(args.config, args.iface)
+    enter(cfg.netns)
+    names = sibling_tables(variables)
+    planned = engine.compute(cfg, ctx.paths, ctx.runner, pending=names)
+    registry = ctx.paths.registry()
+    preview = registry.previewed(names)
+    for name in sorted(set(names)):
+        if registry.lookup(name) is None:
+            print(f"# would register table {name} as {preview.lookup(name)}")
+    for op in planned.ops:
+        print(f"ip {op.command()}")
+    if not planned.ops:
+        print(f"# {cfg.iface}: nothing to do")
+    return 0

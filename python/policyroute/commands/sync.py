@@ -1,0 +1,29 @@
+"""sync: reconcile now, as a start would (for an alias moved by hand or by
+keepalived). Idempotent; removes nothing policyroute did not add."""
+
+from .. import engine
+from ..errors import UsageError
+from .common import DEFAULT_CONFIG, config_from_file, enter, sibling_tables
+
+
+def add_arguments(p):
+    p.add_argument("iface", nargs="?", metavar="IFACE")
+    p.add_argument("--all", action="store_true", help="every interface with a record")
+    p.add_argument("--config", default=DEFAULT_CONFIG,
+                   help=f"netifrc configuration (default {DEFAULT_CONFIG})")
+
+
+def run(args, ctx):
+    if bool(args.iface) == bool(args.all):
+        raise UsageError("sync: give one IFACE or --all")
+    names = [args.iface] if args.iface else \
+        [r.iface for _p, r in sorted(ctx.paths.store().all(), key=lambda x: bool(x[1].netns))]
+    for iface in names:
+        cfg, variables = config_from_file(args.config, iface)
+        engine.pre_start(cfg, ctx.paths, sibling_tables(variables))
+        enter(cfg.netns)
+        ops = engine.post_start(cfg, ctx.paths, ctx.runner, ctx.sysctl)
+        print(f"{iface}: {len(ops)} changes" if ops else f"{iface}: in sync")
+    return 0
+
+
