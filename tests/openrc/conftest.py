@@ -1,0 +1,68 @@
+"""Fixtures for the OpenRC tier: one isolated World per test.
+
+    def test_x(world):                     # /bin/sh = $NRC_SHELL or dash
+        world.veth("eth1.10")
+        world.write_conf('config_eth1_10="192.0.2.17/24"\n')
+        assert world.rc("net.eth1.10", "start").returncode == 0
+
+    @pytest.mark.parametrize("world", SHELLS, indirect=True)
+    def test_y(world): ...                 # once per shell
+
+Use the ``host_guard`` fixture (or ``pytestmark =
+pytest.mark.usefixtures("host_guard")``) to assert the host's rules, links,
+namespaces, /etc and /run/openrc are as they were.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from .harness import SHELLS, World, host_snapshot
+
+ALL_SHELLS = tuple(SHELLS)
+
+
+def _unusable() -> str | None:
+    if os.geteuid() != 0:
+        return "the OpenRC tier needs root (namespaces, mounts)"
+    for tool in ("unshare", "nsenter", "ip", "rc-service"):
+        if not shutil.which(tool, path=os.environ.get("PATH", "") +
+                            ":/usr/sbin:/sbin"):
+            return f"{tool} not found"
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    reason = _unusable()
+    if reason is None:
+        return
+    here = os.path.dirname(__file__)
+    for item in items:
+        if str(item.fspath).startswith(here):
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def world(request):
+    """A fresh World; shell from indirect param, $NRC_SHELL, else dash."""
+    shell = getattr(request, "param", None) or os.environ.get(
+        "NRC_SHELL", "dash")
+    w = World(shell=shell)
+    try:
+        w.open()
+        yield w
+    finally:
+        w.close(keep_files=bool(os.environ.get("NRC_KEEP")))
+
+
+@pytest.fixture
+def host_guard():
+    """Fail the test if the host changed while it ran."""
+    before = host_snapshot()
+    yield before
+    after = host_snapshot()
+    changed = sorted(k for k in before if before[k] != after[k])
+    assert not changed, f"host state changed: {changed}"
