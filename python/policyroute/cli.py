@@ -14,12 +14,13 @@ import sys
 
 from . import __version__
 from .commands import COMMANDS, load
-from .errors import EXIT_USAGE, PolicyRouteError, UsageError
+from .errors import EXIT_STATE, EXIT_USAGE, PolicyRouteError, UsageError
 
 
 class Parser(argparse.ArgumentParser):
     def error(self, message):
-        raise UsageError(f"{self.prog}: {message}")
+        command = self.prog.partition(" ")[2]
+        raise UsageError(f"{command}: {message}" if command else message)
 
 
 class Context:
@@ -41,17 +42,34 @@ class Context:
         print(f"policyroute: warning: {message}", file=sys.stderr, flush=True)
 
 
-def build_parser(argv=()):
-    """Full arguments for the command in argv; the others only by name."""
-    p = Parser(prog="policyroute", description="Source-based policy routing for netifrc.")
+def _global_options(p):
     p.add_argument("--version", action="version", version=f"policyroute {__version__}")
     p.add_argument("--state-dir", help="records of what was applied "
                    "(default $POLICYROUTE_STATE_DIR or /run/policyroute)")
     p.add_argument("--iproute2-dir", help="iproute2's configuration folder holding rt_tables "
                    "(default $POLICYROUTE_IPROUTE2_DIR or /etc/iproute2)")
     p.add_argument("-v", "--verbose", action="store_true", help="print every ip command run")
+
+
+def _chosen(argv):
+    """The subcommand named in argv, read past the global options' values."""
+    pre = Parser(prog="policyroute", add_help=False)
+    _global_options(pre)
+    pre.add_argument("command", nargs="?")
+    try:
+        known, _rest = pre.parse_known_args([a for a in argv if a not in ("-h", "--help",
+                                                                          "--version")])
+    except UsageError:
+        return None
+    return known.command if known.command in COMMANDS else None
+
+
+def build_parser(argv=()):
+    """Full arguments for the command in argv; the others only by name."""
+    p = Parser(prog="policyroute", description="Source-based policy routing for netifrc.")
+    _global_options(p)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    chosen = next((a for a in argv if a in COMMANDS), None)
+    chosen = _chosen(argv)
     for name, (_module, text) in COMMANDS.items():
         sp = sub.add_parser(name, help=text, description=text)
         if name == chosen:
@@ -74,6 +92,10 @@ def main(argv=None):
         for line in e.lines():
             print(f"policyroute: error: {line}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"policyroute: error: {where}{e.strerror or e}", file=sys.stderr)
+        return EXIT_STATE
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -2,6 +2,7 @@
 evaluates it. We never parse shell ourselves, and no value we read is ever
 handed back to a shell."""
 
+import os
 import subprocess
 
 from .errors import ConfigError
@@ -13,6 +14,9 @@ PREFIXES = ("table_", "rules_", "rules6_", "policyroute_guard_", "policyroute_ar
 def read_config(path, shell="/bin/sh"):
     """Every variable the file sets, as {name: value}."""
     script = 'set -a; . "$1" || exit 3; exec env -0'
+    path = os.path.abspath(path)        # `. name` would search PATH
+    if not os.path.isfile(path):
+        raise ConfigError(path, None, None, "does not exist")
     try:
         proc = subprocess.run([shell, "-c", script, "sh", str(path)], capture_output=True,
                               env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, check=False)

@@ -125,14 +125,17 @@ def post_start(cfg, paths, runner, sysctl):
                     cfg.table.name if cfg.table else None, list(plan.unique(p.mine)),
                     p.previous.sysctls if p.previous else [])
     store.save(record)              # intent first: a crash mid-apply is undoable
-    done = apply(runner, p.ops)
+    before, done = list(record.sysctls), []
     try:
-        record.sysctls = sysctl.apply(cfg, p.table_id, record.sysctls)
+        done = apply(runner, p.ops)     # undoes its own part when refused
+        record.sysctls = sysctl.apply(cfg, p.table_id, before)
         if p.ops:
             verify(runner, cfg.iface, p.want)
     except (KernelError, StateError):
         rollback(runner, done)
-        record.sysctls = sysctl.restore(record.sysctls)
+        kept = {k for k, _old, _new in before}
+        sysctl.restore([e for e in record.sysctls if e[0] not in kept])
+        record.sysctls = before
         _save_or_drop(store, record, p.previous)
         raise
     record.objects = p.want

@@ -90,9 +90,12 @@ class Runner:
             raise KernelError(f"sysctl {key}={value}", e.strerror) from None
 
 
+PROC_SYS = os.environ.get("POLICYROUTE_PROC_SYS", "/proc/sys")
+
+
 def _sysctl_path(key):
     # An interface name may hold a dot (eth1.10): keys here use / as separator.
-    return "/proc/sys/" + key
+    return os.path.join(PROC_SYS, key)
 
 
 def _split_json(text, count):

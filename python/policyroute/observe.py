@@ -97,8 +97,7 @@ def rule_key(j, family):
     if "l3mdev" in j:
         f["l3mdev"] = ""
     if "uid_start" in j:
-        a, b = j["uid_start"], j["uid_end"]
-        f["uidrange"] = str(a) if a == b else f"{a}-{b}"
+        f["uidrange"] = f"{j['uid_start']}-{j['uid_end']}"
     if "ipproto" in j:
         f["ipproto"] = _ipproto(j["ipproto"])
     for name in ("sport", "dport"):

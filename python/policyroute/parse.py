@@ -60,6 +60,8 @@ def shell_var(iface):
 def parse_number(text, origin, lo, hi, what):
     if not NUMBER_RE.match(text):
         raise origin.error(text, f"is not a {what}")
+    if len(text) > 1 and text[0] == "0" and text[1] != "x":
+        raise origin.error(text, "has a leading zero (iproute2 would read it as octal)")
     value = int(text, 0) if text.startswith("0x") else int(text)
     if not lo <= value <= hi:
         raise origin.error(text, f"{what} must be {lo}-{hi}")
@@ -82,7 +84,7 @@ def parse_table(value, origin):
 
 
 def parse_prefix(text, origin, family):
-    if text == "all":
+    if text in ("all", "any", "default"):
         return "all", family
     try:
         net = ipaddress.ip_network(text, strict=False)
@@ -90,23 +92,29 @@ def parse_prefix(text, origin, family):
         raise origin.error(text, "is not an address or prefix") from None
     if family and net.version != family:
         raise origin.error(text, f"is not an IPv{family} address")
+    if net.prefixlen == 0:
+        return "all", net.version     # the kernel keeps no selector for /0
     return str(net), net.version
 
 
-def parse_range(text, origin, lo, hi, what):
+def parse_range(text, origin, lo, hi, what, always_pair=False):
     start, sep, end = text.partition("-")
+    if sep and not (start and end):
+        raise origin.error(text, f"is not a {what} range (N-M)")
     a = parse_number(start, origin, lo, hi, what)
     b = parse_number(end, origin, lo, hi, what) if sep else a
     if b < a:
         raise origin.error(text, f"{what} range ends before it starts")
-    return f"{a}-{b}" if b != a else str(a)
+    return f"{a}-{b}" if b != a or always_pair else str(a)
 
 
 def _fwmark(text, origin):
     mark, sep, mask = text.partition("/")
     m = parse_number(mark, origin, 0, 2**32 - 1, "fwmark")
     k = parse_number(mask, origin, 0, 2**32 - 1, "fwmark mask") if sep else 2**32 - 1
-    return f"{m:#x}/{k:#x}"
+    if m & ~k:
+        raise origin.error(text, "the mark has bits outside its mask")
+    return f"{m:#x}/{k:#x}" if k else None     # mask 0 matches every packet
 
 
 def _realms(text, origin):
@@ -114,7 +122,16 @@ def _realms(text, origin):
     a = parse_number(src, origin, 0, 65535, "realm")
     if not sep:
         return str(a)
-    return f"{a}/{parse_number(dst, origin, 0, 65535, 'realm')}"
+    b = parse_number(dst, origin, 0, 65535, "realm")
+    return f"{a}/{b}" if a else str(b)     # the kernel shows no source realm 0
+
+
+def _tos(text, origin):
+    """iproute2 reads tos/dsfield in hex, with or without 0x."""
+    digits = text[2:] if text.lower().startswith("0x") else text
+    if not re.fullmatch(r"[0-9a-fA-F]{1,2}", digits):
+        raise origin.error(text, "is not a TOS value (hex, 0x00-0xff)")
+    return f"{int(digits, 16):#04x}"
 
 
 def _ifname(text, origin):
@@ -139,11 +156,11 @@ def _lookup(text, origin):
 
 # keyword -> value parser; the selector keywords of ``ip rule``.
 SELECTORS = {
-    "tos": lambda t, o: str(parse_number(t, o, 0, 255, "TOS value")),
+    "tos": lambda t, o: _tos(t, o),
     "fwmark": _fwmark,
     "iif": _ifname,
     "oif": _ifname,
-    "uidrange": lambda t, o: parse_range(t, o, 0, 2**32 - 1, "uid"),
+    "uidrange": lambda t, o: parse_range(t, o, 0, 2**32 - 1, "uid", always_pair=True),
     "ipproto": _ipproto,
     "sport": lambda t, o: parse_range(t, o, 0, 65535, "port"),
     "dport": lambda t, o: parse_range(t, o, 0, 65535, "port"),
@@ -186,7 +203,9 @@ def _consume(line, keyword, value):
         if text != "all":
             line.selector.append((keyword, text))
     elif keyword in SELECTORS:
-        line.selector.append((keyword, SELECTORS[keyword](value, o)))
+        parsed = SELECTORS[keyword](value, o)
+        if parsed is not None:
+            line.selector.append((keyword, parsed))
     elif keyword in MODIFIERS:
         line.modifiers.append((keyword, MODIFIERS[keyword](value, o)))
     elif keyword == "priority":
@@ -195,7 +214,7 @@ def _consume(line, keyword, value):
             raise o.error(value, f"is in policyroute's automatic band "
                                  f"{bands.AUTO_FIRST}-{bands.AUTO_LAST}")
     elif keyword == "lookup":
-        if value.lower() in ("local", "255"):
+        if value.lower() in ("local", "255", "0xff"):
             raise o.error(value, "the local table is looked up by rule 0 already")
         line.set_action(keyword, ("lookup", _lookup(value, o)))
     elif keyword == "goto":
@@ -236,7 +255,9 @@ def parse_rule(text, origin, family=None):
         i += 2
     if not tokens:
         raise origin.error(text, "is empty")
-    if ("l3mdev", "") in line.selector and line.action is None:
+    if ("l3mdev", "") in line.selector:
+        if line.action is not None:
+            raise origin.error("l3mdev", "takes no lookup, goto or type: l3mdev picks the table")
         line.action = ("l3mdev",)
     return Rule(line.family or 4, tuple(line.selector), line.action,
                 tuple(line.modifiers), line.priority, origin)

@@ -251,6 +251,8 @@ def key_of_args(kind, family, args):
             fields["action"] = f"lookup {_table_number(value)}"
         elif word == "goto":
             fields["action"] = f"goto {value}"
+        elif word == "tos":
+            fields["tos"] = str(int(value, 16))
         elif word == "table":
             fields["table"] = str(_table_number(value))
         elif word in ("proto", "protocol"):

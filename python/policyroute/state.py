@@ -32,6 +32,8 @@ class Record:
     @classmethod
     def from_json(cls, text):
         d = json.loads(text)
+        if not isinstance(d, dict):
+            raise ValueError("not a JSON object")
         if d.get("version") != VERSION:
             raise StateError(f"record version {d.get('version')} is not {VERSION}")
         objs = [Obj(o["kind"], int(o["family"]), tuple(o["args"])) for o in d["objects"]]

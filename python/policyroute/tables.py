@@ -29,8 +29,11 @@ class Registry:
         self.reload()
 
     def files(self):
-        for base in [*self.datadirs, self.confdir]:
-            yield os.path.join(base, "rt_tables")
+        """As iproute2 reads them: rt_tables from the configuration folder,
+        or the data folder's when it has none; every rt_tables.d/*.conf."""
+        tables = [os.path.join(b, "rt_tables") for b in [self.confdir, *self.datadirs]]
+        yield next((t for t in tables if os.path.exists(t)), tables[0])
+        for base in [self.confdir, *self.datadirs]:
             yield from sorted(glob.glob(os.path.join(base, "rt_tables.d", "*.conf")))
 
     def reload(self):
@@ -76,7 +79,8 @@ class Registry:
 
     def preview(self, name):
         """The number register() would give name now; registers nothing."""
-        return self.by_name.get(name) or self._free_number()
+        number = self.by_name.get(name)
+        return self._free_number() if number is None else number
 
     def previewed(self, names):
         """A copy in which unknown names have the numbers register() would
@@ -136,8 +140,15 @@ def atomic_write(path, text, mode=0o644):
     tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
-        os.write(fd, text.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        try:
+            os.write(fd, text.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -1,0 +1,163 @@
+"""cli.main: one line per problem on stderr, documented exit codes, no
+traceback. Only pre-start runs here: it touches no kernel."""
+
+import pytest
+
+from policyroute import __version__, cli
+from policyroute.tables import Registry
+
+
+def run(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def own_file(isolated):
+    return isolated["iproute2"] / "rt_tables.d" / "policyroute.conf"
+
+
+def test_bad_config_exit_1_one_line_per_problem(capsys, iproute2_dir, isolated):
+    before = sorted(p.name for p in iproute2_dir.rglob("*"))
+    code, out, err = run(capsys, "pre-start", "eth1.10", "--table", "e1v10",
+                         "--rules", "from 192.0.2.17 lookup e1v10\nfrmo 192.0.2.18\n"
+                                    "priority 21000 lookup e1v10",
+                         "--rules6", "from 192.0.2.17")
+    assert code == 1
+    assert out == ""
+    assert err.splitlines() == [
+        "policyroute: error: rules_eth1_10 line 2: 'frmo' is not an ip rule selector or action",
+        "policyroute: error: rules_eth1_10 line 3: '21000' is in policyroute's automatic band "
+        "20000-22255",
+        "policyroute: error: rules6_eth1_10 line 1: '192.0.2.17' is not an IPv6 address",
+    ]
+    assert "Traceback" not in err
+    # nothing was registered: rt_tables.d was not even created
+    assert sorted(p.name for p in iproute2_dir.rglob("*")) == before
+    assert not (iproute2_dir / "rt_tables.d").exists()
+
+
+def test_unknown_lookup_table_is_a_config_error_and_writes_nothing(capsys, iproute2_dir):
+    code, _out, err = run(capsys, "pre-start", "eth1.10", "--table", "e1v10",
+                          "--rules", "fwmark 7 lookup nosuch")
+    assert code == 1
+    assert err == ("policyroute: error: rules_eth1_10 line 1: 'nosuch' is not a table "
+                   "iproute2 knows (rt_tables, rt_tables.d) nor any table_\n")
+    assert not (iproute2_dir / "rt_tables.d").exists()
+
+
+def test_good_config_registers_the_table(capsys, iproute2_dir, isolated):
+    code, out, err = run(capsys, "pre-start", "eth1.10", "--table", "e1v10",
+                         "--rules", "from 192.0.2.17 lookup hundred\nfwmark 7")
+    assert (code, out, err) == (0, "", "")
+    assert Registry(iproute2_dir).lookup("e1v10") == 1024
+    assert own_file(isolated).read_text().splitlines()[1:] == ["1024\te1v10"]
+    # pre-start records nothing and needs no state folder
+    assert not isolated["state"].exists()
+    # a second pre-start is a no-op
+    content = own_file(isolated).read_text()
+    assert run(capsys, "pre-start", "eth1.10", "--table", "e1v10")[0] == 0
+    assert own_file(isolated).read_text() == content
+
+
+def test_pre_start_registers_sibling_tables_from_config(capsys, iproute2_dir, isolated, tmp_path):
+    conf = tmp_path / "net"
+    conf.write_text('table_eth2="zeta"\ntable_eth3="main"\ntable_eth1_10="e1v10"\n'
+                    "table_eth4='$(bad name)'\ntable_eth5=1030\n")
+    code, _out, err = run(capsys, "pre-start", "eth2", "--table", "zeta", "--config", str(conf))
+    assert (code, err) == (0, "")
+    r = Registry(iproute2_dir)
+    assert (r.lookup("e1v10"), r.lookup("zeta")) == (1024, 1025)
+
+
+def test_paths_from_options_beat_environment(capsys, tmp_path, isolated):
+    elsewhere = tmp_path / "other-iproute2"
+    code = run(capsys, "--iproute2-dir", str(elsewhere), "pre-start", "eth1.10",
+               "--table", "e1v10")[0]
+    assert code == 0
+    assert Registry(elsewhere).lookup("e1v10") == 1024
+    assert not isolated["iproute2"].exists()
+
+
+def test_numeric_table_registers_nothing(capsys, iproute2_dir):
+    assert run(capsys, "pre-start", "eth1.10", "--table", "1030")[0] == 0
+    assert not (iproute2_dir / "rt_tables.d" / "policyroute.conf").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["pre-start"],                                  # IFACE missing
+    ["pre-start", "eth0", "--no-such-option"],
+    ["no-such-command"],
+    ["--state-dir"],
+    [],
+])
+def test_usage_errors_exit_2(capsys, argv, isolated):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert "Traceback" not in err
+    assert err.strip(), "a usage error says something"
+    assert out == ""
+    assert not isolated["iproute2"].exists()
+
+
+def test_usage_error_is_one_policyroute_error_line(capsys):
+    code, _out, err = run(capsys, "pre-start")
+    assert code == 2
+    [line] = err.splitlines()
+    assert line.startswith("policyroute: error: ")
+    assert "IFACE" in line
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"policyroute {__version__}\n"
+
+
+def test_help_lists_the_netifrc_hooks(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for name in ("pre-start", "post-start", "stop", "up", "down"):
+        assert name in out
+
+
+def test_unwritable_iproute2_dir_is_an_error_line_not_a_traceback(capsys, tmp_path, monkeypatch):
+    # Was a bug in python/policyroute/cli.py:73 (main): only PolicyRouteError is
+    # turned into a message; an OSError (here: the iproute2 folder is a
+    # file, as with a read-only /etc) escapes as a traceback, against "No
+    # traceback ever reaches the user". Fix: in main, also
+    # `except OSError as e:` print f"policyroute: error: {e.filename}:
+    # {e.strerror}" and return errors.EXIT_STATE.
+    blocker = tmp_path / "iproute2-is-a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("POLICYROUTE_IPROUTE2_DIR", str(blocker))
+    try:
+        code = cli.main(["pre-start", "eth1.10", "--table", "e1v10"])
+    except OSError as e:
+        pytest.fail(f"traceback reached the user: {e!r}")
+    err = capsys.readouterr().err
+    assert code not in (0, 1, 2)
+    assert err.startswith("policyroute: error: ")
+
+
+def test_global_option_value_named_like_a_command(capsys, tmp_path, monkeypatch):
+    # Was a bug in python/policyroute/cli.py:54 (build_parser): the subcommand whose
+    # arguments are loaded is the first word of argv that is a command
+    # name, even when it is the value of --state-dir/--iproute2-dir. With a
+    # folder called "stop", `--iproute2-dir stop pre-start eth1.10 ...` is
+    # refused ("unrecognized arguments", exit 2), and `--state-dir stop
+    # check` ends in an AttributeError traceback (args.run missing). Fix:
+    # find the command with a first parse_known_args() pass, or, when
+    # args.command differs from the one loaded, load it and parse again.
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = run(capsys, "--iproute2-dir", "stop", "pre-start", "eth1.10",
+                          "--table", "e1v10")
+    assert (code, err) == (0, "")
+    assert Registry(str(tmp_path / "stop")).lookup("e1v10") == 1024
+    try:
+        cli.main(["--state-dir", "stop", "pre-start"])
+    except AttributeError as e:
+        pytest.fail(f"traceback reached the user: {e!r}")

@@ -1,0 +1,112 @@
+"""state.Store: the record of what one start added."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from policyroute import plan, state, tables
+from policyroute.errors import StateError
+
+OBJS = [plan.Obj("route", 4, ("192.0.2.0/24", "dev", "eth1.10", "src", "192.0.2.17", "scope",
+                             "link", "table", "1024", "proto", "201")),
+        plan.Obj("rule", 6, ("from", "2001:db8:10::17/128", "priority", "22000", "lookup",
+                            "1024", "protocol", "201"))]
+
+
+def record(**kw):
+    base = dict(iface="eth1.10", table=1024, table_name="e1v10", objects=list(OBJS),
+                sysctls=[["net/ipv4/conf/eth1.10/arp_ignore", "0", "1"]])
+    base.update(kw)
+    return state.Record(**base)
+
+
+def same(a, b):
+    return a is not None and b is not None and a.to_json() == b.to_json()
+
+
+def test_round_trip(tmp_path):
+    store = state.Store(tmp_path / "run")
+    rec = record()
+    store.save(rec)
+    assert Path(store.path("eth1.10")) == tmp_path / "run" / "eth1.10.json"
+    back = store.load("eth1.10")
+    assert same(back, rec)
+    assert back.objects == OBJS
+    assert all(isinstance(o, plan.Obj) and isinstance(o.args, tuple) for o in back.objects)
+    assert back.sysctls == [["net/ipv4/conf/eth1.10/arp_ignore", "0", "1"]]
+    assert json.loads(Path(store.path("eth1.10")).read_text())["version"] == state.VERSION
+
+
+def test_netns_records_are_apart(tmp_path):
+    store = state.Store(tmp_path)
+    store.save(record(netns="blue", table=1025))
+    store.save(record())
+    assert Path(store.path("eth1.10", "blue")) == tmp_path / "netns" / "blue" / "eth1.10.json"
+    assert store.load("eth1.10", "blue").table == 1025
+    assert store.load("eth1.10").table == 1024
+    assert [r.netns for _p, r in store.all()] == [None, "blue"]
+    store.remove("eth1.10", "blue")
+    assert store.load("eth1.10", "blue") is None
+    assert store.load("eth1.10") is not None
+
+
+def test_missing_record_and_remove_twice(tmp_path):
+    store = state.Store(tmp_path / "nothing-here")
+    assert store.load("eth9") is None
+    store.remove("eth9")
+    store.remove("eth9")
+    assert list(store.all()) == []
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"version": 1}', "",
+                                  '{"version": 1, "iface": "x", "objects": [{"kind": "rule"}]}'])
+def test_unreadable_record_is_a_state_error(tmp_path, text):
+    store = state.Store(tmp_path)
+    Path(store.path("eth1.10")).write_text(text)
+    with pytest.raises(StateError, match="unreadable record|is not"):
+        store.load("eth1.10")
+
+
+@pytest.mark.parametrize("text", ["[]", "null", "1"])
+def test_record_that_is_not_an_object_is_a_state_error(tmp_path, text):
+    # Was a bug in python/policyroute/state.py:34-35 (Record.from_json): valid JSON
+    # that is not an object makes d.get() raise AttributeError, which
+    # Store.load (state.py:57) and Store.all (state.py:78) do not catch: a
+    # traceback at stop instead of "unreadable record". Fix: in from_json,
+    # `if not isinstance(d, dict): raise ValueError("not a JSON object")`.
+    store = state.Store(tmp_path)
+    Path(store.path("eth1.10")).write_text(text)
+    with pytest.raises(StateError, match="unreadable record"):
+        store.load("eth1.10")
+    assert list(store.all()) == []
+
+
+def test_other_version_is_refused(tmp_path):
+    store = state.Store(tmp_path)
+    store.save(record())
+    p = Path(store.path("eth1.10"))
+    p.write_text(p.read_text().replace('"version": 1', '"version": 99'))
+    with pytest.raises(StateError, match="record version 99 is not 1"):
+        store.load("eth1.10")
+    assert list(store.all()) == []            # all() skips what it cannot read
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    store = state.Store(tmp_path)
+    store.save(record())
+    good = Path(store.path("eth1.10")).read_text()
+
+    def crash(*_args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tables.os, "replace", crash)
+    with pytest.raises(OSError):
+        store.save(record(table=2048, objects=[]))
+    # the old record is whole; a crash mid-write never leaves half a record
+    assert Path(store.path("eth1.10")).read_text() == good
+    assert same(store.load("eth1.10"), record())
+    monkeypatch.undo()
+    store.save(record(table=2048))
+    assert store.load("eth1.10").table == 2048
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eth1.10.json"]

@@ -1,0 +1,146 @@
+"""tables.Registry: what iproute2 knows, and registering what it does not."""
+
+import multiprocessing
+import os
+
+import pytest
+
+from policyroute import tables
+from policyroute.tables import Registry
+
+
+def snapshot(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_reads_rt_tables_and_rt_tables_d(iproute2_dir, tmp_path):
+    d = iproute2_dir / "rt_tables.d"
+    d.mkdir()
+    (d / "isp.conf").write_text("# comment\n1030 isp   # trailing comment\n0x410\thex_one\n")
+    (d / "ignored.txt").write_text("1040 not_a_conf\n")
+    (d / "broken.conf").write_text("garbage line\n  \nname_without_number\n")
+    data = tmp_path / "usr-share-iproute2"
+    (data / "rt_tables.d").mkdir(parents=True)
+    (data / "rt_tables").write_text("200 from_data\n100 shadowed_by_data\n")
+    (data / "rt_tables.d" / "vendor.conf").write_text("201 vendor\n")
+    r = Registry(iproute2_dir, [data])
+    assert r.lookup("hundred") == 100
+    assert r.lookup("isp") == 1030
+    assert r.lookup("hex_one") == 0x410
+    # iproute2 reads the data folder's rt_tables only when /etc has none
+    assert r.lookup("from_data") is None
+    assert r.lookup("vendor") == 201
+    assert r.lookup("not_a_conf") is None
+    assert r.lookup("name_without_number") is None
+    assert r.name_of(1030) == "isp"
+    (iproute2_dir / "rt_tables").unlink()
+    assert Registry(iproute2_dir, [data]).lookup("from_data") == 200
+
+
+def test_reserved_names_are_always_known(tmp_path):
+    r = Registry(tmp_path / "empty")          # no rt_tables at all
+    assert {n: r.lookup(n) for n in ("main", "local", "default", "unspec")} == \
+        {"main": 254, "local": 255, "default": 253, "unspec": 0}
+    assert r.name_of(254) == "main"
+
+
+def test_reserved_names_cannot_be_redefined(iproute2_dir):
+    (iproute2_dir / "rt_tables").write_text("100 main\n254 main\n")
+    assert Registry(iproute2_dir).lookup("main") == 254
+
+
+def test_lookup_numbers_decimal_and_hex(tmp_path):
+    r = Registry(tmp_path)
+    assert (r.lookup("1024"), r.lookup("0x400"), r.lookup("nosuch")) == (1024, 1024, None)
+
+
+def test_register_lowest_free_numbers_in_sorted_name_order(iproute2_dir):
+    before = (iproute2_dir / "rt_tables").read_text()
+    r = Registry(iproute2_dir)
+    got = r.register(["zeta", "alpha", "mid", "alpha"])
+    assert got == {"alpha": 1024, "mid": 1025, "zeta": 1026}
+    own = iproute2_dir / "rt_tables.d" / "policyroute.conf"
+    assert [line for line in own.read_text().splitlines() if not line.startswith("#")] == \
+        ["1024\talpha", "1025\tmid", "1026\tzeta"]
+    # only our own file was written (and the lock beside it)
+    assert (iproute2_dir / "rt_tables").read_text() == before
+    assert sorted(p.name for p in (iproute2_dir / "rt_tables.d").iterdir()) == \
+        [".policyroute.lock", "policyroute.conf"]
+    # a fresh reader sees the same numbers
+    assert Registry(iproute2_dir).lookup("mid") == 1025
+
+
+def test_register_keeps_existing_numbers_and_skips_used_ones(iproute2_dir):
+    d = iproute2_dir / "rt_tables.d"
+    d.mkdir()
+    (d / "admin.conf").write_text("1024 taken\n1026 also_taken\n")
+    r = Registry(iproute2_dir)
+    assert r.register(["hundred", "taken", "new_b", "new_a"]) == \
+        {"hundred": 100, "taken": 1024, "new_a": 1025, "new_b": 1027}
+    assert (d / "admin.conf").read_text() == "1024 taken\n1026 also_taken\n"
+    # registering again changes nothing, even in a new order
+    content = (d / "policyroute.conf").read_text()
+    assert Registry(iproute2_dir).register(["new_b", "new_a"]) == {"new_a": 1025, "new_b": 1027}
+    assert (d / "policyroute.conf").read_text() == content
+    # a later name gets the next hole, earlier ones keep theirs
+    assert Registry(iproute2_dir).register(["aaa"]) == {"aaa": 1028}
+    assert Registry(iproute2_dir).lookup("new_a") == 1025
+
+
+def test_register_known_names_writes_nothing(iproute2_dir):
+    before = snapshot(iproute2_dir)
+    assert Registry(iproute2_dir).register(["hundred", "main"]) == {"hundred": 100, "main": 254}
+    after = snapshot(iproute2_dir)
+    after.pop(os.path.join("rt_tables.d", ".policyroute.lock"), None)
+    assert after == before
+
+
+def test_register_runs_out_of_numbers(iproute2_dir):
+    d = iproute2_dir / "rt_tables.d"
+    d.mkdir()
+    (d / "full.conf").write_text("".join(f"{n} t{n}\n" for n in range(1024, 1280)))
+    with pytest.raises(OverflowError):
+        Registry(iproute2_dir).register(["one_more"])
+    assert not (d / "policyroute.conf").exists()
+
+
+def test_register_rereads_files_under_the_lock(iproute2_dir):
+    a, b = Registry(iproute2_dir), Registry(iproute2_dir)
+    assert a.register(["first"]) == {"first": 1024}
+    # b was loaded before a wrote: it must still not reuse 1024
+    assert b.register(["second"]) == {"second": 1025}
+    assert Registry(iproute2_dir).register(["first", "second"]) == {"first": 1024, "second": 1025}
+
+
+def _register_one(confdir, name, start):
+    start.wait()
+    return Registry(confdir).register([name])[name]
+
+
+def test_parallel_registration_gives_unique_numbers(iproute2_dir):
+    names = [f"if{n:02d}" for n in range(16)]
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Manager() as manager, ctx.Pool(16) as pool:
+        barrier = manager.Barrier(16)           # all 16 start registering together
+        numbers = pool.starmap(_register_one, [(str(iproute2_dir), n, barrier) for n in names])
+    assert sorted(numbers) == list(range(1024, 1040))
+    r = Registry(iproute2_dir)
+    assert {n: r.lookup(n) for n in names} == dict(zip(names, numbers))
+    own = iproute2_dir / "rt_tables.d" / "policyroute.conf"
+    lines = own.read_text().splitlines()
+    assert lines[0].startswith("#") and len(lines) == 17
+    assert sorted(tables.read_table_file(own)) == sorted(zip(numbers, names))
+    leftovers = [p.name for p in own.parent.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+def test_atomic_write_replaces_whole_file(tmp_path):
+    target = tmp_path / "sub" / "f.conf"
+    tables.atomic_write(target, "one\n")
+    inode = target.stat().st_ino
+    tables.atomic_write(target, "two\n")
+    assert target.read_text() == "two\n"
+    assert target.stat().st_ino != inode                  # renamed over, not rewritten
+    assert [p.name for p in target.parent.iterdir()] == ["f.conf"]
+    assert oct(target.stat().st_mode & 0o777) in (oct(0o644), oct(0o644 & ~0o022))
