@@ -4,6 +4,8 @@
 import sys
 import xml.etree.ElementTree as ET
 
+SHELLS = ("bash", "dash", "busybox")
+
 
 def main(report, tiers):
     root = ET.parse(report).getroot()
@@ -21,6 +23,13 @@ def main(report, tiers):
     for tier, count in ran.items():
         print(f"ci: tier {tier}: {count} tests ran")
     bad = [t for t, c in ran.items() if c == 0]
+    names = [c.get("name", "") for c in root.iter("testcase")
+             if "openrc" in c.get("classname", "").split(".")[:2]]
+    for shell in SHELLS:
+        count = sum(f"[{shell}" in n or f"-{shell}" in n for n in names)
+        print(f"ci: openrc tier under {shell}: {count} tests")
+        if "openrc" in tiers and count == 0:
+            bad.append(f"openrc under {shell}")
     if skipped:
         print(f"ci: {len(skipped)} tests were skipped:", *skipped, sep="\n  ", file=sys.stderr)
     if bad:

@@ -45,6 +45,18 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
+def pytest_generate_tests(metafunc):
+    """Every test that takes a world runs once per /bin/sh (bash, dash,
+    busybox), or only under $NRC_SHELL when that is set."""
+    if "world" not in metafunc.fixturenames:
+        return
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        if "world" in str(mark.args[0]).replace(" ", "").split(","):
+            return
+    shells = [os.environ["NRC_SHELL"]] if os.environ.get("NRC_SHELL") else list(ALL_SHELLS)
+    metafunc.parametrize("world", shells, indirect=True)
+
+
 @pytest.fixture
 def world(request):
     """A fresh World; shell from indirect param, $NRC_SHELL, else dash."""

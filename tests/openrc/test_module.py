@@ -5,7 +5,6 @@ and parallel starts. Runs once per /bin/sh: bash, dash, busybox."""
 from __future__ import annotations
 
 import concurrent.futures
-import itertools
 import os
 import re
 import subprocess
@@ -14,7 +13,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import ALL_SHELLS
 from .harness import World
 
 pytestmark = [pytest.mark.root, pytest.mark.usefixtures("host_guard")]
@@ -83,7 +81,6 @@ def baseline(world):
 
 # ------------------------------------------------------------------ seed
 
-@pytest.mark.parametrize("world", ALL_SHELLS, indirect=True)
 def test_seed_start_stop_any_order(seeded):
     """Four interfaces up in one order and down in another; tables get their
     prefix route and gateway, every address its rules; stop leaves nothing."""
@@ -126,7 +123,6 @@ def test_start_order_does_not_change_priorities(world, module_path):
     assert texts[0] == texts[1]
 
 
-@pytest.mark.parametrize("world", ALL_SHELLS, indirect=True)
 def test_restart_twenty_times_is_byte_identical(seeded):
     start(seeded, *SEED["interfaces"])
     first = rule_text(seeded)
@@ -295,6 +291,3 @@ def test_parallel_start_of_sixteen_interfaces(world, module_path):
         list(pool.map(lambda n: world.rc(f"net.{n}", "stop"), names))
     assert ours(world) == []
 
-
-def test_shell_flavours_are_distinct():
-    assert len(set(itertools.chain(ALL_SHELLS))) == 3
