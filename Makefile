@@ -3,11 +3,11 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
-DEBS := openrc busybox iproute2 procps dash
+DEBS := openrc busybox iproute2 procps dash scdoc
 STAMP := $(VENV)/.installed
 
 .PHONY: all bootstrap debs test test-unit test-netns test-openrc demo bench lint clean \
-	install uninstall
+	install uninstall man dist
 
 # Install layout. The helper runs on the system python3 from its own folder
 # (no pip, no venv: Debian's pip refuses the system interpreter), and its
@@ -16,8 +16,13 @@ PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
 LIBDIR ?= $(PREFIX)/lib/netifrc-policyroute
 MODULEDIR ?= /lib/netifrc/net
+DOCDIR ?= $(PREFIX)/share/doc/netifrc-policyroute
 IPROUTE2DIR ?= /etc/iproute2
 PYTHON ?= /usr/bin/python3
+MANDIR ?= $(PREFIX)/share/man
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' python/policyroute/__init__.py)
+MANPAGES := build/man/policyroute.8 build/man/netifrc-policyroute.5
+DOCS := README.md docs/configuration.md docs/design.md docs/migrating.md docs/troubleshooting.md
 PKGFILES := $(shell cd python && find policyroute -name '*.py' | sort)
 
 all: test
@@ -59,9 +64,22 @@ bench: bootstrap
 	$(PY) tests/bench/bench.py
 
 clean:
-	rm -rf $(VENV) python/*.egg-info python/build
+	rm -rf $(VENV) build python/*.egg-info python/build
 
-install:
+build/man/%: docs/%.scd
+	@mkdir -p build/man
+	scdoc < $< > $@
+
+man: $(MANPAGES)
+
+# A versioned release tarball of what git tracks.
+dist:
+	@mkdir -p build
+	git archive --format=tar.gz --prefix=netifrc-policyroute-$(VERSION)/ \
+		-o build/netifrc-policyroute-$(VERSION).tar.gz HEAD
+	@echo build/netifrc-policyroute-$(VERSION).tar.gz
+
+install: $(MANPAGES)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MODULEDIR) $(DESTDIR)$(IPROUTE2DIR)/rt_protos.d
 	for f in $(PKGFILES); do install -D -m 0644 python/$$f $(DESTDIR)$(LIBDIR)/$$f; done
 	sed -e 's|@PYTHON@|$(PYTHON)|' -e 's|@LIBDIR@|$(LIBDIR)|' packaging/policyroute.in \
@@ -71,8 +89,13 @@ install:
 		> $(DESTDIR)$(MODULEDIR)/policyroute.sh
 	chmod 0644 $(DESTDIR)$(MODULEDIR)/policyroute.sh
 	install -m 0644 packaging/rt_protos.conf $(DESTDIR)$(IPROUTE2DIR)/rt_protos.d/policyroute.conf
+	install -D -m 0644 build/man/policyroute.8 $(DESTDIR)$(MANDIR)/man8/policyroute.8
+	install -D -m 0644 build/man/netifrc-policyroute.5 $(DESTDIR)$(MANDIR)/man5/netifrc-policyroute.5
+	install -d $(DESTDIR)$(DOCDIR)
+	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/policyroute $(DESTDIR)$(MODULEDIR)/policyroute.sh \
 		$(DESTDIR)$(IPROUTE2DIR)/rt_protos.d/policyroute.conf
-	rm -rf $(DESTDIR)$(LIBDIR)
+	rm -f $(DESTDIR)$(MANDIR)/man8/policyroute.8 $(DESTDIR)$(MANDIR)/man5/netifrc-policyroute.5
+	rm -rf $(DESTDIR)$(LIBDIR) $(DESTDIR)$(DOCDIR)
