@@ -7,7 +7,7 @@ DEBS := openrc busybox iproute2 procps dash scdoc
 STAMP := $(VENV)/.installed
 
 .PHONY: all bootstrap debs test test-unit test-netns test-openrc demo bench lint clean \
-	install uninstall man dist
+	install install-helper install-module install-data uninstall man dist
 
 # Install layout. The helper runs on the system python3 from its own folder
 # (no pip, no venv: Debian's pip refuses the system interpreter), and its
@@ -19,6 +19,7 @@ MODULEDIR ?= /lib/netifrc/net
 DOCDIR ?= $(PREFIX)/share/doc/netifrc-policyroute
 IPROUTE2DIR ?= /etc/iproute2
 PYTHON ?= /usr/bin/python3
+HELPER ?= $(SBINDIR)/policyroute
 MANDIR ?= $(PREFIX)/share/man
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' python/policyroute/__init__.py)
 MANPAGES := build/man/policyroute.8 build/man/netifrc-policyroute.5
@@ -79,16 +80,26 @@ dist:
 		-o build/netifrc-policyroute-$(VERSION).tar.gz HEAD
 	@echo build/netifrc-policyroute-$(VERSION).tar.gz
 
-install: $(MANPAGES)
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MODULEDIR) $(DESTDIR)$(IPROUTE2DIR)/rt_protos.d
+# install = the helper (system python3, own folder) + the module + data.
+# A packager that installs the helper its own way (distutils-r1) runs
+# install-module install-data with HELPER set to where it put it.
+install: install-helper install-module install-data
+
+install-helper:
 	for f in $(PKGFILES); do install -D -m 0644 python/$$f $(DESTDIR)$(LIBDIR)/$$f; done
+	install -d $(DESTDIR)$(SBINDIR)
 	sed -e 's|@PYTHON@|$(PYTHON)|' -e 's|@LIBDIR@|$(LIBDIR)|' packaging/policyroute.in \
 		> $(DESTDIR)$(SBINDIR)/policyroute
 	chmod 0755 $(DESTDIR)$(SBINDIR)/policyroute
-	sed -e 's|@POLICYROUTE@|$(SBINDIR)/policyroute|' netifrc-module/policyroute.sh \
+
+install-module:
+	install -d $(DESTDIR)$(MODULEDIR)
+	sed -e 's|@POLICYROUTE@|$(HELPER)|' netifrc-module/policyroute.sh \
 		> $(DESTDIR)$(MODULEDIR)/policyroute.sh
 	chmod 0644 $(DESTDIR)$(MODULEDIR)/policyroute.sh
-	install -m 0644 packaging/rt_protos.conf $(DESTDIR)$(IPROUTE2DIR)/rt_protos.d/policyroute.conf
+
+install-data: $(MANPAGES)
+	install -D -m 0644 packaging/rt_protos.conf $(DESTDIR)$(IPROUTE2DIR)/rt_protos.d/policyroute.conf
 	install -D -m 0644 build/man/policyroute.8 $(DESTDIR)$(MANDIR)/man8/policyroute.8
 	install -D -m 0644 build/man/netifrc-policyroute.5 $(DESTDIR)$(MANDIR)/man5/netifrc-policyroute.5
 	install -d $(DESTDIR)$(DOCDIR)
