@@ -68,13 +68,26 @@ class Runner:
             self.trace(f"ip -{family} {line}")
         argv = [f"-{family}"] + (["-force"] if force else []) + ["-batch", "-"]
         proc = self._run(argv, "".join(line + "\n" for line in lines))
-        if proc.returncode == 0 or force:
+        if proc.returncode == 0:
             return
+        if force:
+            if not FAILED_RE.search(proc.stderr) and len(lines) > 1:
+                # An argument error ends even a -force batch at once: go
+                # line by line so every other line still gets its chance.
+                for line in lines:
+                    self._run([f"-{family}", "-force", "-batch", "-"], line + "\n")
+            return
+        words = " ".join(FAILED_RE.sub("", proc.stderr).split()) or "failed"
         m = FAILED_RE.search(proc.stderr)
-        failed = int(m.group(1)) - 1 if m else 0
-        words = FAILED_RE.sub("", proc.stderr).strip().splitlines()
-        err = KernelError(f"-{family} {lines[failed]}", " ".join(words) or "failed")
-        err.applied = failed
+        if m:
+            failed = int(m.group(1)) - 1
+            err = KernelError(f"-{family} {lines[failed]}", words)
+            err.applied = failed
+        else:
+            # An argument error ends ip with no line number: any line may
+            # have run, so all count as applied (undoing is done with -force).
+            err = KernelError(f"-{family} -batch", words)
+            err.applied = len(lines)
         raise err
 
     def sysctl_read(self, key):

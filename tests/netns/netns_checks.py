@@ -1,0 +1,58 @@
+"""Assertion helpers shared by the namespace tier's test modules."""
+
+BOX_VLAN10 = ("eth0.10", "eth1.10")
+
+
+def records(pr):
+    return sorted(p.name for p in pr.state_dir.rglob("*.json"))
+
+
+def reset(lab, pr):
+    """Stop every interface the helper has a record of; drop routes_."""
+    problems = []
+    folder = pr.state_dir / "netns" / lab.box.name
+    for record in sorted(folder.glob("*.json")) if folder.is_dir() else ():
+        proc = lab.stop(pr, record.stem)
+        if proc.returncode != 0:
+            problems.append(f"stop {record.stem}: rc={proc.returncode} {proc.stderr.strip()}")
+    for iface in list(lab.netifrc_routes):
+        lab.drop_table_routes(iface)
+    return problems
+
+
+
+def started(proc):
+    """Assert a helper run succeeded, showing its words if not."""
+    assert proc.returncode == 0, f"rc={proc.returncode}\n{proc.stdout}{proc.stderr}"
+    return proc
+
+
+def start_vlan10(lab, pr, **values):
+    """Start eth0.10 (table e0v10) and eth1.10 (table e1v10), as netifrc would."""
+    started(lab.start(pr, "eth0.10", "e0v10"))
+    started(lab.start(pr, "eth1.10", "e1v10", **values))
+    return pr.table_number("e0v10"), pr.table_number("e1v10")
+
+
+def rules(lab, family=4):
+    return lab.box.ip_json(f"-{family}", "rule", "show")
+
+
+def our_rules(lab, family=4):
+    return [r for r in rules(lab, family) if r.get("protocol") == "201"]
+
+
+def sent(lab, src, dst, count=20):
+    """Probe count times; (answering servers, per-link tx deltas on the box)."""
+    answers = []
+    delta = lab.tx_delta(lambda: answers.extend(lab.probe(src, dst, count)))
+    return answers, delta
+
+
+def assert_left_by(delta, link, count, others=BOX_VLAN10):
+    """At least count packets left by link and (almost) none by the others;
+    a few ARP/ND packets are background."""
+    assert delta[link] >= count, delta
+    for other in others:
+        if other != link:
+            assert delta[other] <= 3, delta
