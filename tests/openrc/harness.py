@@ -97,6 +97,7 @@ class World:
         modules: Iterable[str] = DEFAULT_MODULES,
         rc_conf: str = "",
         base: str | os.PathLike | None = None,
+        join_netns: str | os.PathLike | None = None,
     ) -> None:
         if shell not in SHELLS:
             raise ValueError(f"shell must be one of {sorted(SHELLS)}")
@@ -114,6 +115,9 @@ class World:
         self._mntns_ino: int | None = None
         self._sh_layer = 0
         self._initial_modules = tuple(modules)
+        # An existing network namespace (e.g. /run/netns/NAME) to run in
+        # instead of a new one: `make demo` runs OpenRC in the lab's box.
+        self._join_netns = str(join_netns) if join_netns else None
 
     # -- lifecycle -----------------------------------------------------
 
@@ -182,9 +186,13 @@ exec sleep 2147483647
 """
 
     def _start_holder(self) -> None:
+        if self._join_netns:
+            argv = ["nsenter", f"--net={self._join_netns}", "--",
+                    "unshare", "--mount", "--propagation", "private"]
+        else:
+            argv = ["unshare", "--mount", "--net", "--propagation", "private"]
         self._holder = subprocess.Popen(
-            ["unshare", "--mount", "--net", "--propagation", "private",
-             "/bin/sh", "-c", self._setup_script()],
+            argv + ["/bin/sh", "-c", self._setup_script()],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent,
             env={"PATH": PATH})
@@ -221,7 +229,7 @@ exec sleep 2147483647
             if not entry.isdigit() or int(entry) == exclude:
                 continue
             pid = int(entry)
-            if (_ns_inode(pid, "net") == self._netns_ino
+            if ((not self._join_netns and _ns_inode(pid, "net") == self._netns_ino)
                     or _ns_inode(pid, "mnt") == self._mntns_ino):
                 found.append(pid)
         return found
