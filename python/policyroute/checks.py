@@ -6,9 +6,11 @@ import re
 
 from . import bands
 from .confd import interface_values
-from .errors import ConfigError, ConfigErrors
-from .parse import Origin, parse_interface, split_lines
+from .errors import ConfigError
+from .parse import Origin, parse_interface_partly, split_lines
 
+# config_ words whose value is an address that is not the interface's own.
+NOT_ADDRESSES = {"netmask", "brd", "broadcast", "peer", "pointopoint", "via", "gw"}
 OUR_VARS = re.compile(r"^(table|rules|rules6|policyroute_guard|policyroute_arp)_(\w+)$")
 
 
@@ -26,11 +28,9 @@ def check_all(variables, registry):
     """(configs by IFVAR, every problem found) for one conf.d/net."""
     configs, errors = {}, []
     for ifvar in managed_ifvars(variables):
-        try:
-            configs[ifvar] = parse_interface(ifvar, ifvar=ifvar,
-                                             **interface_values(variables, ifvar))
-        except ConfigErrors as e:
-            errors += e.errors
+        configs[ifvar], found = parse_interface_partly(ifvar, ifvar=ifvar,
+                                                       **interface_values(variables, ifvar))
+        errors += found
     names = {c.table.name for c in configs.values() if c.table and c.table.name}
     errors += unknown_lookups(configs, registry, names)
     errors += shared_tables(configs, registry)
@@ -75,8 +75,9 @@ def duplicate_addresses(variables):
     out, seen = [], {}
     for name in sorted(v for v in variables if v.startswith("config_")):
         for n, line in enumerate(split_lines(variables[name]), 1):
-            for token in line.split():
-                if "/" not in token:
+            words = line.split()
+            for before, token in zip([None] + words, words):
+                if before in NOT_ADDRESSES:
                     continue
                 try:
                     ip = ipaddress.ip_interface(token).ip

@@ -7,27 +7,35 @@ import subprocess
 
 from .errors import ConfigError
 
+END = "__policyroute_config_read__"
 PREFIXES = ("table_", "rules_", "rules6_", "policyroute_guard_", "policyroute_arp_", "netns_",
             "config_")
 
 
 def read_config(path, shell="/bin/sh"):
     """Every variable the file sets, as {name: value}."""
-    script = 'set -a; . "$1" || exit 3; exec env -0'
+    # Syntax first (sh -n), then source; the end marker proves the file did
+    # not stop the shell early (an `exit` in it); its last status is ignored.
+    script = '"$2" -n "$1" || exit 3; set -a; . "$1"; printf "%s\\0" "$3"; exec env -0'
     path = os.path.abspath(path)        # `. name` would search PATH
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise ConfigError(path, None, None, "does not exist")
+    if not os.path.isfile(path):
+        raise ConfigError(path, None, None, "is not a file")
     try:
-        proc = subprocess.run([shell, "-c", script, "sh", str(path)], capture_output=True,
+        proc = subprocess.run([shell, "-c", script, "sh", path, shell, END], capture_output=True,
                               env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, check=False)
     except OSError as e:
         raise ConfigError(str(path), None, None, f"cannot be read: {e.strerror}") from None
-    if proc.returncode != 0:
-        why = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise ConfigError(str(path), None, None,
-                          f"is not valid shell: {why[-1] if why else 'sh failed'}")
+    why = proc.stderr.decode(errors="replace").strip().splitlines()
+    if proc.returncode == 3:
+        raise ConfigError(path, None, None,
+                          f"is not valid shell: {why[-1] if why else 'sh -n failed'}")
+    head, marker, env = proc.stdout.partition(END.encode() + b"\0")
+    if not marker or proc.returncode != 0:
+        raise ConfigError(path, None, None, "stops the shell before its end (an exit in it?)")
     out = {}
-    for item in proc.stdout.split(b"\0"):
+    for item in env.split(b"\0"):
         name, sep, value = item.decode(errors="replace").partition("=")
         if sep and name.startswith(PREFIXES):
             out[name] = value

@@ -282,8 +282,18 @@ def split_lines(value):
 def parse_interface(iface, table=None, rules=None, rules6=None, guard=None,
                     arp=None, netns=None, ifvar=None):
     """All of one interface's variables; every problem is collected."""
+    cfg, errors = parse_interface_partly(iface, table, rules, rules6, guard, arp, netns, ifvar)
+    if errors:
+        raise ConfigErrors(errors)
+    return cfg
+
+
+def parse_interface_partly(iface, table=None, rules=None, rules6=None, guard=None,
+                           arp=None, netns=None, ifvar=None):
+    """(config of what parsed, every problem): bad values are left out, so
+    checks across interfaces can still look at the rest."""
     ifvar = ifvar or shell_var(iface)
-    errors, parsed = [], {}
+    errors, parsed = [], {"guard": True, "arp": True}
 
     def attempt(key, fn):
         try:
@@ -293,35 +303,36 @@ def parse_interface(iface, table=None, rules=None, rules6=None, guard=None,
 
     if not IFNAME_RE.match(iface):
         errors.append(ConfigError("IFACE", None, iface, "is not an interface name"))
-    if table is not None and table.strip():
+    table_given = table is not None and table.strip() != ""
+    if table_given:
         attempt("table", lambda: parse_table(table, Origin(f"table_{ifvar}")))
     attempt("guard", lambda: parse_flag(guard, Origin(f"policyroute_guard_{ifvar}")))
     attempt("arp", lambda: parse_flag(arp, Origin(f"policyroute_arp_{ifvar}")))
-    out = []
+    lines = []
     for variable, value, family in ((f"rules_{ifvar}", rules, None),
                                      (f"rules6_{ifvar}", rules6, 6)):
         for n, text in enumerate(split_lines(value), 1):
             try:
-                out.append(parse_rule(text, Origin(variable, n), family))
+                lines.append((parse_rule(text, Origin(variable, n), family), text))
             except ConfigError as e:
                 errors.append(e)
-    _check_rules(out, parsed.get("table"), errors)
-    if errors:
-        raise ConfigErrors(errors)
-    return InterfaceConfig(iface, ifvar, parsed.get("table"), tuple(out),
-                           parsed["guard"], parsed["arp"], netns or None)
+    errors += _check_rules(lines, ifvar, table_given)
+    cfg = InterfaceConfig(iface, ifvar, parsed.get("table"), tuple(r for r, _ in lines),
+                          parsed["guard"], parsed["arp"], netns or None)
+    return cfg, errors
 
 
-def _check_rules(rules, table, errors):
+def _check_rules(lines, ifvar, table_given):
     """Problems that only show across lines of one interface."""
-    unnumbered = 0
-    for rule in rules:
-        if rule.action is None and table is None:
-            ifvar = rule.origin.variable.split("_", 1)[1]
+    errors, unnumbered = [], 0
+    for rule, text in lines:
+        if rule.action is None and not table_given:
             errors.append(rule.origin.error(
-                None, f"has no action (lookup, goto, blackhole ...) and table_{ifvar} is not set"))
+                text, f"has no action (lookup, goto, blackhole ...) and table_{ifvar} is not set"))
         if rule.priority is None:
             unnumbered += 1
             if unnumbered > bands.USER_LINES:
                 errors.append(rule.origin.error(
-                    None, f"more than {bands.USER_LINES} lines without priority; give this one a priority"))
+                    text, f"is one of more than {bands.USER_LINES} lines without priority; "
+                          "give it a priority"))
+    return errors

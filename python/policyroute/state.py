@@ -70,12 +70,22 @@ class Store:
             pass
 
     def all(self):
-        """Every record: (path, Record) for show and sync --all."""
+        """Every record: (path, Record) for show and sync --all. A record
+        that cannot be read is an error, never silently skipped."""
         for folder, _dirs, files in sorted(os.walk(self.root)):
             for name in sorted(f for f in files if f.endswith(".json")):
                 p = os.path.join(folder, name)
                 try:
                     with open(p) as f:
                         yield p, Record.from_json(f.read())
-                except (OSError, ValueError, KeyError, TypeError, StateError):
-                    continue
+                except (OSError, ValueError, KeyError, TypeError) as e:
+                    raise StateError(f"{p}: unreadable record ({e})") from None
+
+    def find(self, iface, netns=None):
+        """The record of iface: where netns says, else the only one there is
+        for iface in any namespace (netns_ may have changed since start)."""
+        record = self.load(iface, netns)
+        if record is not None:
+            return record
+        found = [r for _p, r in self.all() if r.iface == iface]
+        return found[0] if len(found) == 1 else None

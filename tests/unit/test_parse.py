@@ -170,8 +170,10 @@ def test_rule_without_action_needs_table():
         parse.parse_interface("eth1.10", rules="from 192.0.2.17 lookup 100\nfrom 192.0.2.18",
                               rules6="from 2001:db8::17")
     assert info.value.lines() == [
-        "rules_eth1_10 line 2: has no action (lookup, goto, blackhole ...) and table_eth1_10 is not set",
-        "rules6_eth1_10 line 1: has no action (lookup, goto, blackhole ...) and table_eth1_10 is not set",
+        "rules_eth1_10 line 2: 'from 192.0.2.18' has no action (lookup, goto, blackhole ...) "
+        "and table_eth1_10 is not set",
+        "rules6_eth1_10 line 1: 'from 2001:db8::17' has no action (lookup, goto, blackhole ...) "
+        "and table_eth1_10 is not set",
     ]
 
 

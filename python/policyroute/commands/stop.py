@@ -10,8 +10,9 @@ def add_arguments(p):
 
 
 def run(args, ctx):
-    if ctx.paths.store().load(args.iface, args.netns) is None:
+    record = ctx.paths.store().find(args.iface, args.netns or None)
+    if record is None:
         return 0            # never started by us: nothing to do
-    enter(args.netns)
-    engine.stop(args.iface, args.netns, ctx.paths, ctx.runner, ctx.sysctl)
+    enter(record.netns)
+    engine.stop(args.iface, record.netns, ctx.paths, ctx.runner, ctx.sysctl)
     return 0
