@@ -291,3 +291,19 @@ def test_parallel_start_of_sixteen_interfaces(world, module_path):
         list(pool.map(lambda n: world.rc(f"net.{n}", "stop"), names))
     assert ours(world) == []
 
+
+
+def test_per_network_table_by_mac(world, module_path):
+    """table_<MAC> and rules_<MAC> map onto this interface (_config_vars)."""
+    world.install_module(module_path)
+    world.veth("eth1.10", mac="02:00:00:00:01:10")
+    world.write_conf('config_020000000110="192.0.2.17/24"\n'
+                     'table_020000000110="e1v10"\n'
+                     'rules_020000000110="from 192.0.2.17 to 198.51.100.0/24"\n')
+    start(world, "eth1.10")
+    rules = ours(world)
+    assert {r.get("dst") for r in rules} >= {"198.51.100.0"}
+    assert {r["src"] for r in rules} == {"192.0.2.17"}
+    assert plain_rules(world) == []
+    stop(world, "eth1.10")
+    assert ours(world) == []
