@@ -102,13 +102,15 @@ policyroute_post_start()
 # the module was installed.
 policyroute_stop()
 {
-	local out rc
+	local out rc verbose=""
 	[ "$(service_get_value policyroute_started)" = yes ] || return 0
+	yesno "${EINFO_VERBOSE}" && verbose="--verbose"
 	service_set_value ip_rule ""
 	service_set_value ip6_rule ""
 
 	ebegin "Removing policy routing for ${IFACE}"
-	out=$("${_policyroute_helper}" stop "${IFACE}" \
+	# shellcheck disable=SC2086 # $verbose is one word or none
+	out=$("${_policyroute_helper}" ${verbose} stop "${IFACE}" \
 		--netns "$(_get_array "netns_${IFVAR}")" 2>&1)
 	rc=$?
 	_policyroute_report "${out}"
