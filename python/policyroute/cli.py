@@ -4,8 +4,8 @@ reaches the user.
 
 Exit codes: 0 done; 1 bad configuration (nothing changed); 2 bad command
 line; 3 the kernel refused a change (this run's changes were undone);
-4 state error (record unreadable, kernel read-back mismatch); 5 drift or
-problems found by show/check.
+4 state error (record unreadable, kernel read-back mismatch); 5 drift found
+by show.
 """
 
 import argparse

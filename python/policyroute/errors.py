@@ -6,7 +6,7 @@ EXIT_CONFIG = 1      # bad configuration: nothing was changed
 EXIT_USAGE = 2       # bad command line
 EXIT_KERNEL = 3      # the kernel refused a change: this run's changes undone
 EXIT_STATE = 4       # the record or the kernel disagree with what we expect
-EXIT_DRIFT = 5       # show/check: state differs from what it should be
+EXIT_DRIFT = 5       # show: the kernel differs from what it should have
 
 
 class PolicyRouteError(Exception):

@@ -81,11 +81,7 @@ class Store:
                 except (OSError, ValueError, KeyError, TypeError) as e:
                     raise StateError(f"{p}: unreadable record ({e})") from None
 
-    def find(self, iface, netns=None):
-        """The record of iface: where netns says, else the only one there is
-        for iface in any namespace (netns_ may have changed since start)."""
-        record = self.load(iface, netns)
-        if record is not None:
-            return record
-        found = [r for _p, r in self.all() if r.iface == iface]
-        return found[0] if len(found) == 1 else None
+    def elsewhere(self, iface, netns=None):
+        """Namespaces (None: the host) holding a record of iface other than
+        netns: an interface name means nothing outside its namespace."""
+        return [r.netns for _p, r in self.all() if r.iface == iface and r.netns != netns]

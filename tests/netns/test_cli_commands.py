@@ -458,3 +458,19 @@ def test_no_color_changes_nothing_and_there_is_no_ansi(box):
         assert (plain.returncode, plain.stdout, plain.stderr) == \
             (nocolor.returncode, nocolor.stdout, nocolor.stderr), argv
         assert not ANSI.search(plain.stdout + plain.stderr), argv
+
+
+def test_down_after_netns_moved_points_at_the_record(box):
+    """An interface name means nothing outside its namespace: with netns_
+    gone from the config, down touches nothing and says where the record is."""
+    before = box.snapshot()
+    up(box)
+    running = box.snapshot()
+    box.conf.write_text(box.conf.read_text().replace(f'netns_eth1_10="{box.ns}"\n', ""))
+    proc = box.pr("down", IFACE, "--config", str(box.conf))
+    assert proc.returncode == 0
+    assert f"--netns {box.ns}" in proc.stderr and "Traceback" not in proc.stderr
+    assert box.snapshot() == running
+    proc = box.pr("down", IFACE, "--config", str(box.conf), "--netns", box.ns)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert box.snapshot() == before and box.records() == []

@@ -10,9 +10,9 @@ def add_arguments(p):
 
 
 def run(args, ctx):
-    record = ctx.paths.store().find(args.iface, args.netns or None)
-    if record is None:
+    netns = args.netns or None
+    if ctx.paths.store().load(args.iface, netns) is None:
         return 0            # never started by us: nothing to do
-    enter(record.netns)
-    engine.stop(args.iface, record.netns, ctx.paths, ctx.runner, ctx.sysctl)
+    enter(netns)
+    engine.stop(args.iface, netns, ctx.paths, ctx.runner, ctx.sysctl)
     return 0
