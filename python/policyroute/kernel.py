@@ -16,6 +16,12 @@ from .errors import KernelError, StateError
 IP = os.environ.get("POLICYROUTE_IP", "ip")
 FAILED_RE = re.compile(r"Command failed -:(\d+)")
 CLONE_NEWNET = 0x40000000
+_entered = None     # the namespace this process moved into, if any
+
+
+def where():
+    """How iproute2 would name the namespace we act in: "-n NAME " or ""."""
+    return f"-n {_entered} " if _entered else ""
 
 
 def enter_netns(name, rundir="/run/netns"):
@@ -23,6 +29,7 @@ def enter_netns(name, rundir="/run/netns"):
 
     Every later ``ip`` call and /proc/sys/net access then acts inside it.
     """
+    global _entered
     path = os.path.join(rundir, name)
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -37,6 +44,7 @@ def enter_netns(name, rundir="/run/netns"):
         raise StateError(f"netns {name}: {e.strerror}") from None
     finally:
         os.close(fd)
+    _entered = name
 
 
 class Runner:
@@ -65,7 +73,7 @@ class Runner:
         if not lines:
             return
         for line in lines:
-            self.trace(f"ip -{family} {line}")
+            self.trace(f"ip {where()}-{family} {line}")
         argv = [f"-{family}"] + (["-force"] if force else []) + ["-batch", "-"]
         proc = self._run(argv, "".join(line + "\n" for line in lines))
         if proc.returncode == 0:

@@ -84,7 +84,8 @@ def helper_figures(helper, n, tmp):
             start.append(timed([str(helper), "post-start", "eth1.10", *args], env))
             stop.append(timed([str(helper), "stop", "eth1.10", "--netns", box.ns], env))
         lines = sh(str(helper), "-v", "post-start", "eth1.10", *args, env=env).stdout
-        ops = [line.split(" ", 2)[2] for line in lines.splitlines() if line.startswith("ip -4 ")]
+        prefix = f"ip -n {box.ns} -4 "
+        ops = [line[len(prefix):] for line in lines.splitlines() if line.startswith(prefix)]
         sh(str(helper), "stop", "eth1.10", "--netns", box.ns, env=env)
         batch = [timed(["ip", "-n", box.ns, "-4", "-batch", "-"], stdin="\n".join(ops) + "\n")
                  for _ in range(1)]

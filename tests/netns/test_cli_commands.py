@@ -178,7 +178,8 @@ def test_plan_prints_the_commands_and_changes_nothing(box):
     before = box.snapshot()
     proc = box.pr("plan", IFACE, "--config", str(box.conf))
     assert (proc.returncode, proc.stderr) == (0, "")
-    assert proc.stdout == PLAN
+    plan = PLAN.replace("\nip -", f"\nip -n {box.ns} -")    # commands name the namespace
+    assert proc.stdout == plan
     assert box.snapshot() == before
     assert not box.ip2.exists(), "plan registered a table"
     assert not box.state.exists(), "plan wrote a record"
@@ -186,7 +187,7 @@ def test_plan_prints_the_commands_and_changes_nothing(box):
     verbose = box.pr("-v", "up", IFACE, "--config", str(box.conf))
     assert verbose.returncode == 0
     ran = [line for line in verbose.stdout.splitlines() if line.startswith("ip ")]
-    assert sorted(ran) == sorted(PLAN.splitlines()[1:])
+    assert sorted(ran) == sorted(plan.splitlines()[1:])
     again = box.pr("plan", IFACE, "--config", str(box.conf))
     assert (again.returncode, again.stdout) == (0, f"# {IFACE}: nothing to do\n")
 
@@ -288,7 +289,7 @@ def test_alias_added_and_removed_by_hand_is_drift_sync_fixes_it(box):
     assert proc.returncode == 0
     assert proc.stdout.splitlines()[-1] == f"{IFACE}: 3 changes"
     ran = [line for line in proc.stdout.splitlines() if line.startswith("ip ")]
-    assert sorted(ran) == sorted(f"ip {r[:2]} rule del {r[3:]}" for r in ALIAS_18)
+    assert sorted(ran) == sorted(f"ip -n {box.ns} {r[:2]} rule del {r[3:]}" for r in ALIAS_18)
     rules4 = box.ip("-4", "rule", "show").stdout
     assert "from 192.0.2.99 lookup 1024" in rules4
     assert "192.0.2.18" not in rules4

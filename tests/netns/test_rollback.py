@@ -44,7 +44,7 @@ def test_refusal_on_first_start_leaves_everything_as_before(lab, pr, values):
     proc = post_start(lab, pr, **values)
     assert_refused(proc)
     # Something was really applied (and then undone) before the refusal.
-    assert "ip -4 route add 192.0.2.0/24 dev eth1.10" in proc.stdout
+    assert f"ip -n {lab.box.name} -4 route add 192.0.2.0/24 dev eth1.10" in proc.stdout
     assert lab.snapshot() == before
 
 
@@ -113,7 +113,7 @@ def test_argument_error_mid_batch_is_rolled_back(lab, pr, old_ip):
                       rules="ipproto tcp dport 80 priority 122", extra_env=old_ip)
         assert proc.returncode == 3, proc
         assert 'argument "dport" is wrong' in proc.stderr
-        assert "ip -4 route add 192.0.2.0/24" in proc.stdout      # applied before the refusal
+        assert f"ip -n {lab.box.name} -4 route add 192.0.2.0/24" in proc.stdout  # applied first
         assert lab.snapshot() == before
     finally:       # so the rest of the module starts clean whatever the helper did
         for fam in ("-4", "-6"):

@@ -2,6 +2,7 @@
 Reads the kernel, changes nothing."""
 
 from .. import engine
+from ..kernel import where
 from .common import add_config, config_from_file, enter, sibling_tables
 
 
@@ -20,7 +21,7 @@ def run(args, ctx):
         if registry.lookup(name) is None:
             print(f"# would register table {name} as {preview.lookup(name)}")
     for op in planned.ops:
-        print(f"ip {op.command()}")
+        print(f"ip {where()}{op.command()}")
     if not planned.ops:
         print(f"# {cfg.iface}: nothing to do")
     return 0
