@@ -96,13 +96,14 @@ class Planned(namedtuple("Planned", "table_id previous observed want ops")):
 
     @property
     def mine(self):
+        """Objects of this interface: wanted now, or recorded by the last start."""
         return self.want + (self.previous.objects if self.previous else [])
 
 
-def compute(cfg, paths, runner, pending=()):
+def compute(cfg, paths, runner, pending=(), registry=None):
     """Observe and plan one interface; changes nothing. ``pending``: table
     names a pre-start would register first."""
-    registry = paths.registry()
+    registry = registry or paths.registry()
     if pending:
         registry = registry.previewed(pending)
     _check_lookups(cfg, registry, set())
@@ -110,16 +111,16 @@ def compute(cfg, paths, runner, pending=()):
     previous = paths.store().load(cfg.iface, cfg.netns)
     observed = observe(runner, cfg.iface)
     want = plan.desired(cfg, table_id, registry, observed)
-    ops = plan.diff(want, observed.rule_keys + observed.route_keys,
-                    want + (previous.objects if previous else []))
-    return Planned(table_id, previous, observed, want, ops)
+    planned = Planned(table_id, previous, observed, want, [])
+    ops = plan.diff(want, observed.rule_keys + observed.route_keys, planned.mine)
+    return planned._replace(ops=ops)
 
 
-def post_start(cfg, paths, runner, sysctl):
+def post_start(cfg, paths, runner, sysctl, registry=None):
     """Bring the kernel to what cfg asks for on this interface; record it."""
-    if cfg.table is not None and cfg.table.name:
-        table_id_of(cfg, paths.registry())           # registers when pre-start did not
-    p = compute(cfg, paths, runner)
+    registry = registry or paths.registry()
+    table_id_of(cfg, registry)                  # registers when pre-start did not
+    p = compute(cfg, paths, runner, registry=registry)
     store = paths.store()
     record = Record(cfg.iface, cfg.netns, p.table_id,
                     cfg.table.name if cfg.table else None, list(plan.unique(p.mine)),
@@ -136,18 +137,16 @@ def post_start(cfg, paths, runner, sysctl):
         kept = {k for k, _old, _new in before}
         sysctl.restore([e for e in record.sysctls if e[0] not in kept])
         record.sysctls = before
-        _save_or_drop(store, record, p.previous)
+        record.objects = p.previous.objects if p.previous else []
+        _save_or_drop(store, record)
         raise
     record.objects = p.want
-    if record.objects or record.sysctls:
-        store.save(record)
-    else:
-        store.remove(cfg.iface, cfg.netns)
+    _save_or_drop(store, record)
     return p.ops
 
 
-def _save_or_drop(store, record, previous):
-    record.objects = previous.objects if previous else []
+def _save_or_drop(store, record):
+    """Keep a record only while it lists something to undo."""
     if record.objects or record.sysctls:
         store.save(record)
     else:

@@ -11,8 +11,8 @@ def add_arguments(p):
 def run(args, ctx):
     cfg = config_from_args(args)
     enter(cfg.netns)
-    for line in engine.slot_warnings(cfg, engine.table_id_of(cfg, ctx.paths.registry()),
-                                     ctx.paths.store()):
+    registry = ctx.paths.registry()
+    for line in engine.slot_warnings(cfg, engine.table_id_of(cfg, registry), ctx.paths.store()):
         ctx.warn(line)
-    engine.post_start(cfg, ctx.paths, ctx.runner, ctx.sysctl)
+    engine.post_start(cfg, ctx.paths, ctx.runner, ctx.sysctl, registry)
     return 0
