@@ -40,13 +40,23 @@ _policyroute_report()
 	done
 }
 
+# _policyroute_call STEP ARG...: run the helper, show its words, return its
+# exit code.
+_policyroute_call()
+{
+	local verbose="" out rc
+	yesno "${EINFO_VERBOSE}" && verbose="--verbose"
+	# shellcheck disable=SC2086 # $verbose is one word or none
+	out=$("${_policyroute_helper}" ${verbose} "$@" 2>&1)
+	rc=$?
+	_policyroute_report "${out}"
+	return "${rc}"
+}
+
 # _policyroute_run STEP: call the helper with this interface's values.
 _policyroute_run()
 {
-	local step="$1" verbose="" out rc
-	yesno "${EINFO_VERBOSE}" && verbose="--verbose"
-	# shellcheck disable=SC2086 # $verbose is one word or none
-	out=$("${_policyroute_helper}" ${verbose} "${step}" "${IFACE}" \
+	_policyroute_call "$1" "${IFACE}" \
 		--ifvar "${IFVAR}" \
 		--table "${_policyroute_table}" \
 		--rules "${_policyroute_rules}" \
@@ -54,10 +64,7 @@ _policyroute_run()
 		--guard "$(_get_array "policyroute_guard_${IFVAR}")" \
 		--arp "$(_get_array "policyroute_arp_${IFVAR}")" \
 		--netns "$(_get_array "netns_${IFVAR}")" \
-		--config "${policyroute_config:-/etc/conf.d/net}" 2>&1)
-	rc=$?
-	_policyroute_report "${out}"
-	return "${rc}"
+		--config "${policyroute_config:-/etc/conf.d/net}"
 }
 
 # Take rules_/rules6_ away from iproute2.sh for this start.
@@ -102,18 +109,14 @@ policyroute_post_start()
 # the module was installed.
 policyroute_stop()
 {
-	local out rc verbose=""
+	local rc
 	[ "$(service_get_value policyroute_started)" = yes ] || return 0
-	yesno "${EINFO_VERBOSE}" && verbose="--verbose"
 	service_set_value ip_rule ""
 	service_set_value ip6_rule ""
 
 	ebegin "Removing policy routing for ${IFACE}"
-	# shellcheck disable=SC2086 # $verbose is one word or none
-	out=$("${_policyroute_helper}" ${verbose} stop "${IFACE}" \
-		--netns "$(_get_array "netns_${IFVAR}")" 2>&1)
+	_policyroute_call stop "${IFACE}" --netns "$(_get_array "netns_${IFVAR}")"
 	rc=$?
-	_policyroute_report "${out}"
 	service_set_value policyroute_started ""
 	eend "${rc}"
 	return 0
