@@ -9,6 +9,7 @@
 #   rules_eth1_10="..."          extra `ip rule` lines (rules6_ for IPv6)
 #   policyroute_guard_eth1_10=no main's more specific routes no longer win
 #   policyroute_arp_eth1_10=no   leave arp_ignore/arp_announce/rp_filter
+#   failover_eth1_10="eth0.10"   aliases move there while eth1.10 has no carrier
 #
 # While this module is loaded for an interface it owns rules_/rules6_:
 # pre_start moves their values aside and unsets them, so iproute2.sh (which
@@ -18,15 +19,20 @@
 # Fixed at install time (make install): OpenRC's PATH is not trusted.
 _policyroute_helper="@POLICYROUTE@"
 
-_config_vars="$_config_vars table rules rules6 policyroute_guard policyroute_arp"
+_config_vars="$_config_vars table rules rules6 policyroute_guard policyroute_arp failover"
 
+# After the modules that map per-MAC and per-ESSID settings onto IFVAR
+# (_config_vars), before the one that adds addresses and rules_.
 policyroute_depend()
 {
 	program ip
+	after macnet ssidnet
 	before interface
 }
 
-# The helper's words, one line each, as netifrc output.
+# The helper's words, one line each, as netifrc output. RC: the helper's
+# exit code. When it failed, a line that is not one of its own (a shell's
+# "not found", a Python traceback) is an error too: never hidden at boot.
 _policyroute_report()
 {
 	local line
@@ -35,7 +41,8 @@ _policyroute_report()
 			"policyroute: error: "*) eerror "${line#policyroute: error: }" ;;
 			"policyroute: warning: "*) ewarn "${line#policyroute: warning: }" ;;
 			"") ;;
-			*) veinfo "${line}" ;;
+			"ip "*|"sysctl "*) veinfo "${line}" ;;
+			*) if [ "$2" -eq 0 ]; then veinfo "${line}"; else eerror "${line}"; fi ;;
 		esac
 	done
 }
@@ -49,8 +56,22 @@ _policyroute_call()
 	# shellcheck disable=SC2086 # $verbose is one word or none
 	out=$("${_policyroute_helper}" ${verbose} "$@" 2>&1)
 	rc=$?
-	_policyroute_report "${out}"
+	_policyroute_report "${out}" "${rc}"
 	return "${rc}"
+}
+
+# netifrc's iproute2 module keeps the rules_ lines it added in these
+# service values and deletes them at stop. Lines there while this module
+# owns rules_ mean iproute2 read them after all (a netifrc that reads its
+# variables otherwise): say so, naming the variable, instead of letting
+# both modules add and delete the same lines.
+_policyroute_iproute2_kept()
+{
+	local name
+	for name in ip_rule ip6_rule; do
+		[ -n "$(service_get_value "${name}")" ] || continue
+		ewarn "netifrc's iproute2 module recorded rules in ${name} although policyroute owns rules_${IFVAR}: it will delete them at stop"
+	done
 }
 
 # _policyroute_run STEP: call the helper with this interface's values.
@@ -63,6 +84,8 @@ _policyroute_run()
 		--rules6 "${_policyroute_rules6}" \
 		--guard "$(_get_array "policyroute_guard_${IFVAR}")" \
 		--arp "$(_get_array "policyroute_arp_${IFVAR}")" \
+		--failover "$(_get_array "failover_${IFVAR}")" \
+		--configured "$(_get_array "config_${IFVAR}")" \
 		--netns "$(_get_array "netns_${IFVAR}")" \
 		--config "${policyroute_config:-/etc/conf.d/net}"
 }
@@ -96,6 +119,7 @@ policyroute_post_start()
 {
 	local rc
 	[ -n "${_policyroute_active}" ] || return 0
+	_policyroute_iproute2_kept
 
 	ebegin "Adding policy routing for ${IFACE}"
 	_policyroute_run post-start
@@ -106,18 +130,20 @@ policyroute_post_start()
 
 # A stop must never fail because of us, and is a no-op for an interface
 # this module did not start: `modules_X="!policyroute"`, or started before
-# the module was installed.
+# the module was installed. What the helper could not remove stays in its
+# record and the mark stays set, so the next stop tries again.
 policyroute_stop()
 {
 	local rc
 	[ "$(service_get_value policyroute_started)" = yes ] || return 0
+	_policyroute_iproute2_kept
 	service_set_value ip_rule ""
 	service_set_value ip6_rule ""
 
 	ebegin "Removing policy routing for ${IFACE}"
 	_policyroute_call stop "${IFACE}" --netns "$(_get_array "netns_${IFVAR}")"
 	rc=$?
-	service_set_value policyroute_started ""
+	[ "${rc}" -eq 0 ] && service_set_value policyroute_started ""
 	eend "${rc}"
 	return 0
 }

@@ -7,11 +7,11 @@ import re
 from . import bands
 from .confd import interface_values
 from .errors import ConfigError
-from .parse import Origin, parse_interface_partly, split_lines
+from .parse import Origin, parse_failover, parse_interface_partly, shell_var, split_lines
 
 # config_ words whose value is an address that is not the interface's own.
 NOT_ADDRESSES = {"netmask", "brd", "broadcast", "peer", "pointopoint", "via", "gw"}
-OUR_VARS = re.compile(r"^(table|rules|rules6|policyroute_guard|policyroute_arp)_(\w+)$")
+OUR_VARS = re.compile(r"^(table|rules|rules6|policyroute_guard|policyroute_arp|failover)_(\w+)$")
 
 
 def managed_ifvars(variables):
@@ -34,6 +34,7 @@ def check_all(variables, registry):
     names = {c.table.name for c in configs.values() if c.table and c.table.name}
     errors += unknown_lookups(configs, registry, names)
     errors += shared_tables(configs, registry)
+    errors += failovers(variables)
     errors += duplicate_addresses(variables)
     errors += priority_collisions(configs, registry)
     return configs, errors
@@ -67,6 +68,45 @@ def shared_tables(configs, registry):
                 cfg.table.name or str(cfg.table.id), f"is also the table of {owner[key]}"))
         else:
             owner[key] = ifvar
+    return out
+
+
+def failover_target(unit, variables):
+    """pre-start: the failover_ sibling must be an interface with a table_
+    of its own (its addresses need a table to route by). None when it is."""
+    if unit.failover is None:
+        return None
+    return _no_table(Origin(f"failover_{unit.cfg.ifvar}"), unit.failover, variables)
+
+
+def _no_table(origin, target, variables):
+    if variables.get(f"table_{shell_var(target)}", "").strip():
+        return None
+    return origin.error(target, f"has no table_{shell_var(target)}: failover moves addresses "
+                                "only to an interface policyroute manages")
+
+
+def failovers(variables):
+    """check: every failover_ value names a sibling with a table_, from an
+    interface with a table_."""
+    out = []
+    for name in sorted(v for v in variables if v.startswith("failover_")):
+        ifvar, origin = name[len("failover_"):], Origin(name)
+        try:
+            target = parse_failover(variables[name], ifvar, ifvar)
+        except ConfigError as e:
+            out.append(e)
+            continue
+        if target is None:
+            continue
+        problem = _no_table(origin, target, variables)
+        if problem is None and not variables.get(f"table_{ifvar}", "").strip():
+            problem = origin.error(target, f"needs table_{ifvar} too")
+        if problem is None and shell_var(target) == ifvar:
+            problem = origin.error(target, "is this interface itself; name the one on the "
+                                           "other switch")
+        if problem:
+            out.append(problem)
     return out
 
 

@@ -9,7 +9,7 @@ from .errors import ConfigError
 
 END = "__policyroute_config_read__"
 PREFIXES = ("table_", "rules_", "rules6_", "policyroute_guard_", "policyroute_arp_", "netns_",
-            "config_")
+            "config_", "failover_")
 
 
 def read_config(path, shell="/bin/sh"):
@@ -50,6 +50,17 @@ def interface_values(variables, ifvar):
                 guard=variables.get(f"policyroute_guard_{ifvar}"),
                 arp=variables.get(f"policyroute_arp_{ifvar}"),
                 netns=variables.get(f"netns_{ifvar}"))
+
+
+def unit_values(variables, ifvar):
+    """One interface's values as the module passes them (parse.INPUTS)."""
+    return dict(ifvar=ifvar, table=variables.get(f"table_{ifvar}"),
+                rules=variables.get(f"rules_{ifvar}"),
+                rules6=variables.get(f"rules6_{ifvar}"),
+                guard=variables.get(f"policyroute_guard_{ifvar}"),
+                arp=variables.get(f"policyroute_arp_{ifvar}"),
+                failover=variables.get(f"failover_{ifvar}"),
+                configured=variables.get(f"config_{ifvar}"))
 
 
 def table_names(variables):

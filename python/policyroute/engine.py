@@ -7,8 +7,8 @@ back on any failure), verify by reading the kernel back, and record.
 import os
 from collections import namedtuple
 
-from . import bands, plan
-from .errors import ConfigError, ConfigErrors, KernelError, StateError
+from . import bands, failover, parse, plan
+from .errors import ConfigError, ConfigErrors, KernelError, PolicyRouteError, StateError
 from .observe import observe
 from .state import Record, Store
 from .tables import Registry
@@ -116,15 +116,29 @@ def compute(cfg, paths, runner, pending=(), registry=None):
     return planned._replace(ops=ops)
 
 
-def post_start(cfg, paths, runner, sysctl, registry=None):
-    """Bring the kernel to what cfg asks for on this interface; record it."""
+def post_start(unit, paths, runner, sysctl, registry=None):
+    """Bring the kernel to what the interface's values ask for; record it;
+    make sure the namespace's follower runs (follower.py)."""
+    from . import follower
     registry = registry or paths.registry()
-    table_id_of(cfg, registry)                  # registers when pre-start did not
+    table_id_of(unit.cfg, registry)             # registers when pre-start did not
+    with paths.store().locked(unit.cfg.netns):
+        ops = converge(unit, paths, runner, sysctl, registry)
+    follower.ensure(paths, unit.cfg.netns)
+    return ops
+
+
+def converge(unit, paths, runner, sysctl, registry=None):
+    """The one reconcile: a start, a runtime event, a move and sync all
+    bring one interface to its values this way. Caller holds the lock."""
+    cfg = unit.cfg
+    registry = registry or paths.registry()
     p = compute(cfg, paths, runner, registry=registry)
     store = paths.store()
     record = Record(cfg.iface, cfg.netns, p.table_id,
                     cfg.table.name if cfg.table else None, list(plan.unique(p.mine)),
-                    p.previous.sysctls if p.previous else [])
+                    p.previous.sysctls if p.previous else [], unit.inputs,
+                    p.previous.moved if p.previous else [])
     store.save(record)              # intent first: a crash mid-apply is undoable
     before, done = list(record.sysctls), []
     try:
@@ -138,6 +152,7 @@ def post_start(cfg, paths, runner, sysctl, registry=None):
         sysctl.restore([e for e in record.sysctls if e[0] not in kept])
         record.sysctls = before
         record.objects = p.previous.objects if p.previous else []
+        record.inputs = p.previous.inputs if p.previous else {}
         _save_or_drop(store, record)
         raise
     record.objects = p.want
@@ -146,8 +161,9 @@ def post_start(cfg, paths, runner, sysctl, registry=None):
 
 
 def _save_or_drop(store, record):
-    """Keep a record only while it lists something to undo."""
-    if record.objects or record.sysctls:
+    """Keep a record only while it lists something to undo, or values a
+    runtime event must still follow."""
+    if record.objects or record.sysctls or record.inputs or record.moved:
         store.save(record)
     else:
         store.remove(record.iface, record.netns)
@@ -187,18 +203,32 @@ def verify(runner, iface, want):
 # ------------------------------------------------------------ stop
 
 def stop(iface, netns, paths, runner, sysctl):
-    """Remove exactly what the record says; a no-op without a record."""
+    """Remove exactly what the record says; a no-op without a record.
+
+    During failover, addresses this interface borrowed go back to their
+    owner first, and addresses it lent are removed where they are now, as
+    netifrc's flush would have removed them here."""
+    from . import follower
     store = paths.store()
-    record = store.load(iface, netns)
-    if record is None:
-        return []
-    observed = observe(runner, iface, link_exists=False)
+    with store.locked(netns):
+        record = store.load(iface, netns)
+        if record is None:
+            return []
+        _settle_loans(record, paths, runner, sysctl)
+        ops = _remove(record, paths, runner, sysctl)
+    follower.release(paths, netns)
+    return ops
+
+
+def _remove(record, paths, runner, sysctl):
+    store = paths.store()
+    observed = observe(runner, record.iface, link_exists=False)
     ops = plan.removal(record.objects, observed.rule_keys + observed.route_keys)
     for family in (4, 6):
         runner.batch(family, [op.obj.line("del") for op in ops if op.obj.family == family],
                      force=True)
     sysctl.restore(record.sysctls)
-    left = observe(runner, iface, link_exists=False)
+    left = observe(runner, record.iface, link_exists=False)
     have = set(left.rule_keys + left.route_keys)
     stuck = [o for o in record.objects if (o.family, o.key) in have]
     if stuck:
@@ -206,8 +236,140 @@ def stop(iface, netns, paths, runner, sysctl):
         store.save(record)
         raise StateError("could not remove: " + "; ".join(
             f"ip -{o.family} {o.line('del')}" for o in stuck))
-    store.remove(iface, netns)
+    store.remove(record.iface, record.netns)
     return ops
+
+
+def _settle_loans(record, paths, runner, sysctl):
+    store = paths.store()
+    records = store.in_netns(record.netns)
+    links = read_links(runner)
+    here = links.get(record.iface)
+    for cidr, owner in failover.hand_back(record.iface, records):
+        addr = here.find(cidr) if here else None
+        if addr is not None and owner in links:
+            move_address(runner, failover.Move(addr, record.iface, owner, owner))
+        records[owner].moved = [m for m in records[owner].moved if m[0] != cidr]
+        store.save(records[owner])
+        _converge_record(records[owner], paths, runner, sysctl)
+    for cidr, to in record.moved:
+        addr = links[to].find(cidr) if to in links else None
+        if addr is not None:
+            runner.batch(addr.family, [f"address del {cidr} dev {to}"], force=True)
+        if to in records:
+            _converge_record(records[to], paths, runner, sysctl)
+    if record.moved:
+        record.moved = []
+        store.save(record)
+
+
+# ------------------------------------------------------------ runtime
+
+def read_links(runner):
+    """{name: failover.Link}: carrier and global addresses of every link."""
+    links, addrs4 = runner.query(4, ["link show", "addr show"])
+    addrs6, = runner.query(6, ["addr show"])
+    return failover.links_of(links, [(4, addrs4), (6, addrs6)])
+
+
+def move_address(runner, move):
+    """Add the address at dst, then delete it at src: never a moment
+    without it. IPv6 skips DAD: the address is ours and still answers at
+    src until the delete."""
+    a = move.addr
+    add = f"address add {a.cidr} dev {move.dst}" + (" broadcast +" if a.family == 4 else " nodad")
+    try:
+        runner.batch(a.family, [add, f"address del {a.cidr} dev {move.src}"])
+    except KernelError as e:
+        if getattr(e, "applied", 0) >= 1:
+            runner.batch(a.family, [f"address del {a.cidr} dev {move.dst}"], force=True)
+        raise
+
+
+def _converge_record(record, paths, runner, sysctl):
+    converge(parse.parse_unit(record.iface, record.inputs, record.netns), paths, runner, sysctl)
+
+
+def settle(paths, runner, sysctl, netns=None, names=None, announce=None):
+    """One pass of the follower over a namespace: failover moves, then a
+    converge of ``names`` (None: every managed interface) and of every
+    interface a move touched. Returns the problems met, one line each; one
+    interface's problem never stops the others."""
+    store = paths.store()
+    problems, moves = [], []
+    with store.locked(netns):
+        records = store.in_netns(netns)
+        units = {}
+        for name, record in records.items():
+            try:
+                units[name] = parse.parse_unit(name, record.inputs, netns)
+            except ConfigErrors as e:
+                problems.append(f"{name}: recorded values: {e}")
+        links = read_links(runner)
+        moves, moved = failover.plan(units, records, links)
+        for name, lent in moved.items():
+            if lent != records[name].moved:
+                records[name].moved = lent
+                store.save(records[name])
+        done = []
+        for move in moves:
+            try:
+                move_address(runner, move)
+                done.append(move)
+            except KernelError as e:
+                problems.append(f"{move.addr.cidr} {move.src} -> {move.dst}: {e}")
+        todo = set(units) if names is None else set(names) & set(units)
+        todo |= {n for m in done for n in (m.src, m.dst) if n in units}
+        # Where addresses arrive first, then where they left: rules exist
+        # at the new table before they leave the old one.
+        arrived = {m.dst for m in done}
+        for name in sorted(todo, key=lambda n: (n not in arrived, n)):
+            if name not in links:
+                continue
+            try:
+                converge(units[name], paths, runner, sysctl)
+            except PolicyRouteError as e:
+                problems.append(f"{name}: {e}")
+    for move in done:
+        try:
+            (announce or announcer)(move.dst, move.addr.family, move.addr.local)
+        except OSError as e:
+            problems.append(f"announce {move.addr.local} on {move.dst}: {e.strerror or e}")
+    return problems
+
+
+def announcer(iface, family, address):
+    from .announce import send
+    send(iface, family, address)
+
+
+def move(paths, runner, sysctl, cidr, to, netns=None, announce=None):
+    """``policyroute move ADDR/PLEN --to IFACE``: the address, its rules
+    and the neighbours' caches, as one step. A move by hand ends any
+    failover loan of the address."""
+    store = paths.store()
+    with store.locked(netns):
+        records = store.in_netns(netns)
+        if to not in records:
+            raise ConfigError("--to", None, to, "is not an interface policyroute manages "
+                              "(no table_, or not started)")
+        links = read_links(runner)
+        found = [(name, link.find(cidr)) for name, link in links.items() if link.find(cidr)]
+        if not found:
+            raise ConfigError("ADDR", None, cidr, "is not an address of any interface here")
+        src, addr = found[0]
+        if src == to:
+            raise ConfigError("--to", None, to, f"has {cidr} already")
+        for owner, record in records.items():
+            if any(m[0] == cidr for m in record.moved):
+                record.moved = [m for m in record.moved if m[0] != cidr]
+                store.save(record)
+        move_address(runner, failover.Move(addr, src, to, None))
+        _converge_record(records[to], paths, runner, sysctl)
+        if src in records:
+            _converge_record(records[src], paths, runner, sysctl)
+    (announce or announcer)(to, addr.family, addr.local)
+    return src
 
 
 def slot_warnings(cfg, table_id, store):

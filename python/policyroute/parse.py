@@ -336,3 +336,72 @@ def _check_rules(lines, ifvar, table_given):
                     text, f"is one of more than {bands.USER_LINES} lines without priority; "
                           "give it a priority"))
     return errors
+
+
+# ---------------------------------------------------------------- failover
+
+def parse_failover(value, iface, ifvar):
+    """``failover_<IFVAR>``: the interface this one's aliases move to when
+    it loses carrier, or None."""
+    origin = Origin(f"failover_{ifvar}")
+    text = (value or "").strip()
+    if not text:
+        return None
+    if not IFNAME_RE.match(text):
+        raise origin.error(text, "is not an interface name")
+    if text == iface:
+        raise origin.error(text, "is this interface itself; name the one on the other switch")
+    return text
+
+
+def config_entries(configured):
+    """``config_<IFVAR>`` as netifrc reads it: one entry per line, except
+    that a single line whose second word looks like an address (holds a
+    . or :) is a space-separated list of addresses."""
+    lines = split_lines(configured)
+    if len(lines) == 1:
+        words = lines[0].split()
+        if len(words) > 1 and ("." in words[1] or ":" in words[1]):
+            return words
+    return lines
+
+
+def primaries(configured):
+    """The first address of each family in ``config_<IFVAR>``: the ones
+    failover leaves in place. {family: address}."""
+    out = {}
+    for entry in config_entries(configured):
+        try:
+            ip = ipaddress.ip_interface(entry.split()[0]).ip
+        except ValueError:
+            continue            # dhcp, null, noop, ...
+        out.setdefault(ip.version, str(ip))
+    return out
+
+
+class Unit(namedtuple("Unit", "cfg inputs failover primaries")):
+    """One interface as netifrc started it: the parsed values, the raw
+    ones (``inputs``, kept in the record), its failover sibling and the
+    addresses failover keeps."""
+    __slots__ = ()
+
+
+INPUTS = ("ifvar", "table", "rules", "rules6", "guard", "arp", "failover", "configured")
+
+
+def parse_unit(iface, inputs, netns=None):
+    """Every value of one interface, as the module passes them; all
+    problems at once."""
+    inputs = {k: v for k, v in inputs.items() if k in INPUTS and v is not None}
+    ifvar = inputs.get("ifvar") or shell_var(iface)
+    cfg, errors = parse_interface_partly(
+        iface, inputs.get("table"), inputs.get("rules"), inputs.get("rules6"),
+        inputs.get("guard"), inputs.get("arp"), netns, ifvar)
+    failover = None
+    try:
+        failover = parse_failover(inputs.get("failover"), iface, ifvar)
+    except ConfigError as e:
+        errors.append(e)
+    if errors:
+        raise ConfigErrors(errors)
+    return Unit(cfg, inputs, failover, primaries(inputs.get("configured")))

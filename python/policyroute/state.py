@@ -1,8 +1,10 @@
 """Record layer: what one start added, kept under /run so stop can undo
 exactly that, whatever the configuration says by then."""
 
+import fcntl
 import json
 import os
+from contextlib import contextmanager
 
 from .errors import StateError
 from .plan import Obj
@@ -12,14 +14,20 @@ VERSION = 1
 
 
 class Record:
-    """objects: plan.Obj added; sysctls: [key, old, new] set."""
+    """objects: plan.Obj added; sysctls: [key, old, new] set; inputs: the
+    variables the interface was started with ({name: value}, as the module
+    passed them), so runtime events and by-hand commands plan with what
+    netifrc resolved (per-MAC keys included); moved: [ADDR/PLEN, IFACE]
+    for each address failover moved away from this interface."""
 
     def __init__(self, iface, netns=None, table=None, table_name=None,
-                 objects=None, sysctls=None):
+                 objects=None, sysctls=None, inputs=None, moved=None):
         self.iface, self.netns = iface, netns
         self.table, self.table_name = table, table_name
         self.objects = list(objects or [])
         self.sysctls = list(sysctls or [])
+        self.inputs = dict(inputs or {})
+        self.moved = [list(m) for m in moved or []]
 
     def to_json(self):
         return json.dumps({
@@ -27,7 +35,8 @@ class Record:
             "table": self.table, "table_name": self.table_name,
             "objects": [{"kind": o.kind, "family": o.family, "args": list(o.args)}
                         for o in self.objects],
-            "sysctls": self.sysctls}, indent=1) + "\n"
+            "sysctls": self.sysctls, "inputs": self.inputs, "moved": self.moved},
+            indent=1) + "\n"
 
     @classmethod
     def from_json(cls, text):
@@ -37,8 +46,16 @@ class Record:
         if d.get("version") != VERSION:
             raise StateError(f"record version {d.get('version')} is not {VERSION}")
         objs = [Obj(o["kind"], int(o["family"]), tuple(o["args"])) for o in d["objects"]]
+        inputs = d.get("inputs", {})
+        if not isinstance(inputs, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in inputs.items()):
+            raise ValueError("inputs is not a map of strings")
+        moved = d.get("moved", [])
+        if not all(isinstance(m, list) and len(m) == 2 and all(isinstance(x, str) for x in m)
+                   for m in moved):
+            raise ValueError("moved is not a list of [address, interface]")
         return cls(d["iface"], d.get("netns"), d.get("table"), d.get("table_name"),
-                   objs, [list(s) for s in d.get("sysctls", [])])
+                   objs, [list(s) for s in d.get("sysctls", [])], inputs, moved)
 
 
 class Store:
@@ -46,8 +63,7 @@ class Store:
         self.root = state_dir
 
     def path(self, iface, netns=None):
-        base = os.path.join(self.root, "netns", netns) if netns else self.root
-        return os.path.join(base, f"{iface}.json")
+        return os.path.join(self.folder(netns), f"{iface}.json")
 
     def load(self, iface, netns=None):
         p = self.path(iface, netns)
@@ -62,6 +78,37 @@ class Store:
     def save(self, record):
         p = self.path(record.iface, record.netns)
         atomic_write(p, record.to_json(), 0o644)
+
+    def folder(self, netns=None):
+        return os.path.join(self.root, "netns", netns) if netns else self.root
+
+    @contextmanager
+    def locked(self, netns=None):
+        """One writer per namespace: a start, a stop, the follower and a
+        move never plan on each other's half-done work (a move and
+        failover touch two interfaces at once)."""
+        folder = self.folder(netns)
+        os.makedirs(folder, mode=0o755, exist_ok=True)
+        fd = os.open(os.path.join(folder, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def in_netns(self, netns=None):
+        """The records of one namespace's interfaces, by interface name."""
+        out = {}
+        folder = self.folder(netns)
+        try:
+            names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))
+        except FileNotFoundError:
+            return out
+        for name in names:
+            record = self.load(name[:-len(".json")], netns)
+            if record is not None:
+                out[record.iface] = record
+        return out
 
     def remove(self, iface, netns=None):
         try:

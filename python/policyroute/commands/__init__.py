@@ -15,6 +15,8 @@ COMMANDS = {
     "plan": ("plan", "show what a start of IFACE would do, changing nothing"),
     "show": ("show", "tables, rules, routes and drift of managed interfaces"),
     "sync": ("sync", "reconcile now, as a start would"),
+    "move": ("move", "move an address to another managed interface, rules and neighbours too"),
+    "follow": ("follow", "follow addresses and carrier at runtime (started by post-start)"),
 }
 
 

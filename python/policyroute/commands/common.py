@@ -1,7 +1,7 @@
 """Arguments shared by the subcommands that take one interface's values."""
 
 from .. import parse
-from ..confd import interface_values, read_config, table_names
+from ..confd import read_config, table_names, unit_values
 from ..errors import ConfigError
 from ..kernel import enter_netns
 
@@ -17,14 +17,16 @@ def add_values(p):
     p.add_argument("--rules6", help="rules6_<IFVAR>, one rule per line")
     p.add_argument("--guard", help="policyroute_guard_<IFVAR> (yes/no)")
     p.add_argument("--arp", help="policyroute_arp_<IFVAR> (yes/no)")
+    p.add_argument("--failover", help="failover_<IFVAR>: where aliases go on carrier loss")
+    p.add_argument("--configured", help="config_<IFVAR>: its first address of each family "
+                   "stays in place on failover")
     p.add_argument("--netns", help="netns_<IFVAR>: act inside this network namespace")
     p.add_argument("--config", help="conf.d/net to read other interfaces' table names from")
 
 
-def config_from_args(args):
-    return parse.parse_interface(args.iface, table=args.table, rules=args.rules,
-                                 rules6=args.rules6, guard=args.guard, arp=args.arp,
-                                 netns=args.netns, ifvar=args.ifvar)
+def unit_from_args(args):
+    inputs = {name: getattr(args, name) for name in parse.INPUTS}
+    return parse.parse_unit(args.iface, inputs, args.netns or None)
 
 
 def add_config(p):
@@ -33,10 +35,18 @@ def add_config(p):
                    help=f"netifrc configuration (default {DEFAULT_CONFIG})")
 
 
-def config_from_file(path, iface):
+def unit_from_file(path, iface, store=None):
+    """One interface's values from conf.d/net; where the file sets none
+    under the interface's own name (per-MAC or per-ESSID keys, which only
+    netifrc can resolve), the values its start resolved, from its record."""
     variables = read_config(path)
-    values = interface_values(variables, parse.shell_var(iface))
-    return parse.parse_interface(iface, **values), variables
+    inputs = unit_values(variables, parse.shell_var(iface))
+    netns = variables.get(f"netns_{parse.shell_var(iface)}") or None
+    record = store.load(iface, netns) if store is not None else None
+    if record is not None and record.inputs and not any(
+            inputs.get(k) for k in ("table", "rules", "rules6")):
+        inputs = record.inputs
+    return parse.parse_unit(iface, inputs, netns), variables
 
 
 def sibling_tables(variables):

@@ -3,7 +3,7 @@ Reads the kernel, changes nothing."""
 
 from .. import engine
 from ..kernel import where
-from .common import add_config, config_from_file, enter, sibling_tables
+from .common import add_config, enter, sibling_tables, unit_from_file
 
 
 def add_arguments(p):
@@ -11,7 +11,8 @@ def add_arguments(p):
 
 
 def run(args, ctx):
-    cfg, variables = config_from_file(args.config, args.iface)
+    unit, variables = unit_from_file(args.config, args.iface, ctx.paths.store())
+    cfg = unit.cfg
     enter(cfg.netns)
     names = sibling_tables(variables)
     planned = engine.compute(cfg, ctx.paths, ctx.runner, pending=names)

@@ -1,7 +1,8 @@
-"""post-start: apply tables and rules for one interface, then record them."""
+"""post-start: apply tables and rules for one interface, then record them
+and make sure the namespace's follower runs."""
 
 from .. import engine
-from .common import add_values, config_from_args, enter
+from .common import add_values, enter, unit_from_args
 
 
 def add_arguments(p):
@@ -9,10 +10,11 @@ def add_arguments(p):
 
 
 def run(args, ctx):
-    cfg = config_from_args(args)
-    enter(cfg.netns)
+    unit = unit_from_args(args)
+    enter(unit.cfg.netns)
     registry = ctx.paths.registry()
-    for line in engine.slot_warnings(cfg, engine.table_id_of(cfg, registry), ctx.paths.store()):
+    for line in engine.slot_warnings(unit.cfg, engine.table_id_of(unit.cfg, registry),
+                                     ctx.paths.store()):
         ctx.warn(line)
-    engine.post_start(cfg, ctx.paths, ctx.runner, ctx.sysctl, registry)
+    engine.post_start(unit, ctx.paths, ctx.runner, ctx.sysctl, registry)
     return 0

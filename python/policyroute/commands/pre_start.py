@@ -2,7 +2,10 @@
 Called by the netifrc module before any address or route is added."""
 
 from .. import engine
-from .common import add_values, config_from_args, sibling_tables_from
+from ..checks import failover_target
+from ..confd import read_config
+from ..errors import ConfigError, ConfigErrors
+from .common import add_values, sibling_tables, unit_from_args
 
 
 def add_arguments(p):
@@ -10,6 +13,20 @@ def add_arguments(p):
 
 
 def run(args, ctx):
-    cfg = config_from_args(args)
-    engine.pre_start(cfg, ctx.paths, sibling_tables_from(args.config))
+    unit = unit_from_args(args)
+    variables = _config(args.config)
+    if variables is not None:
+        problem = failover_target(unit, variables)
+        if problem:
+            raise ConfigErrors([problem])
+    engine.pre_start(unit.cfg, ctx.paths, sibling_tables(variables or {}))
     return 0
+
+
+def _config(path):
+    if not path:
+        return None
+    try:
+        return read_config(path)
+    except ConfigError:
+        return None

@@ -9,7 +9,7 @@ import textwrap
 
 from ..confd import interface_values, read_config
 from ..errors import EXIT_DRIFT, StateError
-from ..parse import parse_interface, shell_var
+from ..parse import parse_interface, parse_unit, shell_var
 from ..status import has_drift, status
 from .common import DEFAULT_CONFIG, enter
 
@@ -42,9 +42,14 @@ def run(args, ctx):
 
 
 def _config(variables, record):
+    """What the interface should have: the file's values, or where it sets
+    none under the interface's name (per-MAC, per-ESSID keys), the values
+    its start resolved."""
     if variables is None:
         return None
     values = interface_values(variables, shell_var(record.iface))
+    if record.inputs and not any(values.get(k) for k in ("table", "rules", "rules6")):
+        return parse_unit(record.iface, record.inputs, record.netns).cfg
     return parse_interface(record.iface, **values)
 
 

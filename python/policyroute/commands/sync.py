@@ -3,7 +3,7 @@ keepalived). Idempotent; removes nothing policyroute did not add."""
 
 from .. import engine
 from ..errors import UsageError
-from .common import DEFAULT_CONFIG, config_from_file, enter, sibling_tables
+from .common import DEFAULT_CONFIG, enter, sibling_tables, unit_from_file
 
 
 def add_arguments(p):
@@ -19,10 +19,10 @@ def run(args, ctx):
     names = [args.iface] if args.iface else \
         [r.iface for _p, r in sorted(ctx.paths.store().all(), key=lambda x: bool(x[1].netns))]
     for iface in names:
-        cfg, variables = config_from_file(args.config, iface)
-        engine.pre_start(cfg, ctx.paths, sibling_tables(variables))
-        enter(cfg.netns)
-        ops = engine.post_start(cfg, ctx.paths, ctx.runner, ctx.sysctl)
+        unit, variables = unit_from_file(args.config, iface, ctx.paths.store())
+        engine.pre_start(unit.cfg, ctx.paths, sibling_tables(variables))
+        enter(unit.cfg.netns)
+        ops = engine.post_start(unit, ctx.paths, ctx.runner, ctx.sysctl)
         print(f"{iface}: {len(ops)} changes" if ops else f"{iface}: in sync")
     return 0
 

@@ -2,7 +2,7 @@
 /etc/conf.d/net (or --config) as netifrc reads them."""
 
 from .. import engine
-from .common import add_config, config_from_file, enter, sibling_tables
+from .common import add_config, enter, sibling_tables, unit_from_file
 
 
 def add_arguments(p):
@@ -10,8 +10,8 @@ def add_arguments(p):
 
 
 def run(args, ctx):
-    cfg, variables = config_from_file(args.config, args.iface)
-    engine.pre_start(cfg, ctx.paths, sibling_tables(variables))
-    enter(cfg.netns)
-    engine.post_start(cfg, ctx.paths, ctx.runner, ctx.sysctl)
+    unit, variables = unit_from_file(args.config, args.iface)
+    engine.pre_start(unit.cfg, ctx.paths, sibling_tables(variables))
+    enter(unit.cfg.netns)
+    engine.post_start(unit, ctx.paths, ctx.runner, ctx.sysctl)
     return 0

@@ -1,0 +1,19 @@
+"""follow: keep one namespace's managed interfaces right at runtime.
+post-start starts it and the last stop ends it (see follower.py); by hand
+it runs in the foreground, for debugging."""
+
+from .. import follower
+from .common import enter
+
+
+def add_arguments(p):
+    p.add_argument("--netns", help="the network namespace to follow (default: the host's)")
+    p.add_argument("--worker", action="store_true", help="(internal) the supervised process")
+
+
+def run(args, ctx):
+    netns = args.netns or None
+    if not args.worker:
+        return follower.supervise(ctx.paths, netns)
+    enter(netns)
+    return follower.work(ctx.paths, ctx.runner, ctx.sysctl, netns)
