@@ -1,5 +1,8 @@
 """Assertion helpers shared by the namespace tier's test modules."""
 
+import json
+import time
+
 BOX_VLAN10 = ("eth0.10", "eth1.10")
 
 
@@ -56,3 +59,37 @@ def assert_left_by(delta, link, count, others=BOX_VLAN10):
     for other in others:
         if other != link:
             assert delta[other] <= 3, delta
+
+
+# ---------------------------------------------------------------- runtime
+
+def wait_for(what, timeout=10.0, step=0.02):
+    """Poll the kernel until what() is true; its last value."""
+    end = time.monotonic() + timeout
+    while True:
+        value = what()
+        if value or time.monotonic() > end:
+            return value
+        time.sleep(step)
+
+
+def lookups(lab, address):
+    """Tables our rules send traffic from address to (proto 201 only)."""
+    family = "-6" if ":" in address else "-4"
+    return sorted({r["table"] for r in lab.box.ip_json("-N", family, "rule", "show")
+                   if r.get("src") == address and str(r.get("protocol")) == "201"
+                   and r["table"] != "254"})
+
+
+def recorded(pr, lab, iface, word):
+    """Objects of iface's record with word among their arguments."""
+    record = json.loads(pr.record_path(iface, lab.box.name).read_text())
+    return [o for o in record["objects"] if word in o["args"]]
+
+
+def holder(lab, address):
+    """The box link that has address, or None."""
+    for link in lab.box.ip_json("-N", "addr", "show"):
+        if any(a.get("local") == address for a in link.get("addr_info", [])):
+            return link["ifname"]
+    return None
