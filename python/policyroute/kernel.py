@@ -55,8 +55,9 @@ class Runner:
 
     def _run(self, argv, stdin):
         try:
-            return subprocess.run([IP, *argv], input=stdin, capture_output=True,
-                                  text=True, check=False)
+            # surrogateescape: names in bytes that are not UTF-8 go through unchanged
+            return subprocess.run([IP, *argv], input=stdin, capture_output=True, check=False,
+                                  encoding="utf-8", errors="surrogateescape")
         except FileNotFoundError:
             raise StateError(f"{IP}: not found (iproute2 is needed)") from None
 
@@ -120,13 +121,19 @@ def _sysctl_path(key):
 
 
 def _split_json(text, count):
+    """``ip -json -batch`` prints one JSON value per command, back to back."""
     decoder, values, i = json.JSONDecoder(), [], 0
     while len(values) < count:
         while i < len(text) and text[i].isspace():
             i += 1
         if i >= len(text):
             break
-        value, i = decoder.raw_decode(text, i)
+        try:
+            value, i = decoder.raw_decode(text, i)
+        except json.JSONDecodeError as e:
+            raise StateError(f"ip -json: not JSON ({e})") from None
+        if not isinstance(value, list):
+            raise StateError(f"ip -json: a {type(value).__name__} where a list belongs")
         values.append(value)
     if len(values) != count:
         raise StateError(f"ip -json gave {len(values)} answers to {count} queries")

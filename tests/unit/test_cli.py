@@ -1,6 +1,10 @@
 """cli.main: one line per problem on stderr, documented exit codes, no
 traceback. Only pre-start runs here: it touches no kernel."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from policyroute import __version__, cli
@@ -161,3 +165,52 @@ def test_global_option_value_named_like_a_command(capsys, tmp_path, monkeypatch)
         cli.main(["--state-dir", "stop", "pre-start"])
     except AttributeError as e:
         pytest.fail(f"traceback reached the user: {e!r}")
+
+
+# ---------------------------------------------------------------- no traceback, ever
+
+def one_error_line(err, code, *expected):
+    """stderr is exactly one policyroute error line; code a documented one."""
+    assert code in (1, 2, 3, 4, 5)
+    assert "Traceback" not in err
+    [line] = err.splitlines()
+    assert line.startswith("policyroute: error: "), line
+    for text in expected:
+        assert text in line, line
+    return line
+
+
+def fake_ip(tmp_path, stdout):
+    """An `ip` that prints stdout whatever it is asked (no kernel needed)."""
+    path = tmp_path / "fake-ip"
+    path.write_text(f"#!/bin/sh\ncat >/dev/null\nprintf '%s' '{stdout}'\n")
+    path.chmod(0o755)
+    return path
+
+
+def helper(tmp_path, *argv, **env):
+    """The helper as a process (python -m policyroute), as a user runs it."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith("POLICYROUTE_")}
+    full.update(POLICYROUTE_STATE_DIR=str(tmp_path / "state"),
+                POLICYROUTE_IPROUTE2_DIR=str(tmp_path / "iproute2"),
+                POLICYROUTE_IPROUTE2_DATA_DIRS="", **env)
+    return subprocess.run([sys.executable, "-m", "policyroute", *argv], capture_output=True,
+                          text=True, env=full, timeout=60)
+
+
+@pytest.mark.parametrize("answer,words", [
+    ("{not json", "ip -json: not JSON"),
+    ("[]" + "{" * 3, "ip -json: not JSON"),
+    ('{"a": 1}' * 4, "ip -json: a dict where a list belongs"),
+    ("[]", "ip -json gave 1 answers to 4 queries"),
+])
+def test_invalid_json_from_ip_is_one_line_exit_4(tmp_path, answer, words):
+    conf = tmp_path / "net"
+    conf.write_text('config_eth1_10="192.0.2.17/24"\ntable_eth1_10="e1v10"\n')
+    ip = fake_ip(tmp_path, answer)
+    for argv in (["plan", "eth1.10", "--config", str(conf)],
+                 ["up", "eth1.10", "--config", str(conf)]):
+        proc = helper(tmp_path, *argv, POLICYROUTE_IP=str(ip))
+        one_error_line(proc.stderr, proc.returncode, words)
+        assert (proc.returncode, proc.stdout) == (4, "")
+    assert not (tmp_path / "state").exists(), "nothing was applied, nothing recorded"
