@@ -1,13 +1,15 @@
 """cli.main: one line per problem on stderr, documented exit codes, no
 traceback. Only pre-start runs here: it touches no kernel."""
 
+import json
 import os
 import subprocess
 import sys
 
 import pytest
 
-from policyroute import __version__, cli
+from policyroute import __version__, cli, kernel
+from policyroute.commands import check
 from policyroute.tables import Registry
 
 
@@ -113,16 +115,12 @@ def test_usage_error_is_one_policyroute_error_line(capsys):
 
 
 def test_version(capsys):
-    with pytest.raises(SystemExit) as info:
-        cli.main(["--version"])
-    assert info.value.code == 0
+    assert cli.main(["--version"]) == 0
     assert capsys.readouterr().out == f"policyroute {__version__}\n"
 
 
 def test_help_lists_the_netifrc_hooks(capsys):
-    with pytest.raises(SystemExit) as info:
-        cli.main(["--help"])
-    assert info.value.code == 0
+    assert cli.main(["--help"]) == 0
     out = capsys.readouterr().out
     for name in ("pre-start", "post-start", "stop", "up", "down"):
         assert name in out
@@ -188,6 +186,57 @@ def fake_ip(tmp_path, stdout):
     return path
 
 
+EMPTY_ANSWERS = "[]" * 4            # observe asks four queries per family
+
+
+def write_record(isolated, text):
+    isolated["state"].mkdir(parents=True, exist_ok=True)
+    path = isolated["state"] / "eth1.10.json"
+    (path.write_bytes if isinstance(text, bytes) else path.write_text)(text)
+    return path
+
+
+@pytest.mark.parametrize("text", ["{garbage", b"\xff\xfe\x00binary", "[1, 2]",
+                                  '{"version": 1, "iface": "eth1.10", "objects": 7}',
+                                  '{"version": 1, "iface": "eth1.10", "objects": '
+                                  '[{"kind": "rule", "family": "four", "args": []}]}'])
+@pytest.mark.parametrize("argv", [["show"], ["show", "eth1.10"], ["down", "eth1.10"],
+                                  ["sync", "--all"]])
+def test_corrupt_record_is_one_line_exit_4(capsys, isolated, tmp_path, text, argv):
+    path = write_record(isolated, text)
+    code, out, err = run(capsys, *argv, "--config", str(tmp_path / "absent"))
+    one_error_line(err, code, f"{path}: unreadable record")
+    assert (code, out) == (4, "")
+
+
+@pytest.mark.parametrize("argv", [["show"], ["down", "eth1.10"]])
+def test_record_of_wrong_shape_is_one_line_exit_4(capsys, isolated, tmp_path, monkeypatch,
+                                                   argv):
+    # Readable JSON whose sysctls are not [key, old, new] triples.
+    write_record(isolated, json.dumps({"version": 1, "iface": "eth1.10", "objects": [],
+                                       "sysctls": [["net/ipv4/conf/eth1.10/arp_ignore"]]}))
+    monkeypatch.setattr(kernel, "IP", str(fake_ip(tmp_path, EMPTY_ANSWERS)))
+    code, _out, err = run(capsys, *argv, "--config", str(tmp_path / "absent"))
+    assert code == 4
+    one_error_line(err, code)
+
+
+@pytest.mark.parametrize("name,content", [
+    ("binary.conf", b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 4),
+    ("latin1.conf", "1030 caf\xe9\n1031 na\xefve\n".encode("latin-1")),
+    ("huge.conf", b"99999999999999999999999999 big\n" + b"7" * 6000 + b" giant\n"
+                  b"0xfffffffffffffffffffff hex\n-1 neg\n"),
+])
+def test_garbage_rt_tables_d_file_does_not_stop_pre_start(capsys, iproute2_dir, name, content):
+    d = iproute2_dir / "rt_tables.d"
+    d.mkdir()
+    (d / name).write_bytes(content)
+    code, out, err = run(capsys, "pre-start", "eth1.10", "--table", "e1v10")
+    assert (code, out, err) == (0, "", "")
+    assert Registry(iproute2_dir).lookup("e1v10") == 1024
+    assert (d / name).read_bytes() == content            # never ours to rewrite
+
+
 def helper(tmp_path, *argv, **env):
     """The helper as a process (python -m policyroute), as a user runs it."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("POLICYROUTE_")}
@@ -214,3 +263,48 @@ def test_invalid_json_from_ip_is_one_line_exit_4(tmp_path, answer, words):
         one_error_line(proc.stderr, proc.returncode, words)
         assert (proc.returncode, proc.stdout) == (4, "")
     assert not (tmp_path / "state").exists(), "nothing was applied, nothing recorded"
+
+
+def test_an_unexpected_exception_is_one_line_exit_4(capsys, monkeypatch, tmp_path):
+    def boom(args, ctx):
+        raise KeyError("objects")
+
+    monkeypatch.setattr(check, "run", boom)
+    code, out, err = run(capsys, "check", str(tmp_path / "net"))
+    assert (code, out) == (4, "")
+    assert err == "policyroute: error: internal error: KeyError: 'objects'\n"
+
+
+def test_a_multi_line_message_is_one_line(capsys, monkeypatch, tmp_path):
+    def refused(args, ctx):
+        raise kernel.KernelError(None, "RTNETLINK answers: File exists\n  second line\n")
+
+    monkeypatch.setattr(check, "run", refused)
+    code, _out, err = run(capsys, "check", str(tmp_path / "net"))
+    assert code == 3
+    assert err == "policyroute: error: RTNETLINK answers: File exists second line\n"
+
+
+def test_broken_pipe_is_caught_before_oserror(capsys, monkeypatch, tmp_path):
+    # BrokenPipeError is an OSError: its handler must come first, or the
+    # reader going away would be reported as a state error.
+    def reader_gone(args, ctx):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(check, "run", reader_gone)
+    code, out, err = run(capsys, "check", str(tmp_path / "net"))
+    assert (code, out, err) == (0, "", "")
+
+
+@pytest.mark.parametrize("argv", [["check", "CONF"], ["--help"], ["--version"]])
+def test_reader_that_went_away_is_silent(tmp_path, argv):
+    conf = tmp_path / "net"
+    conf.write_text('table_eth1_10="e1v10"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLICYROUTE_")}
+    env.update(POLICYROUTE_IPROUTE2_DIR=str(tmp_path / "iproute2"))
+    proc = subprocess.Popen([sys.executable, "-m", "policyroute",
+                             *[str(conf) if a == "CONF" else a for a in argv]],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc.stdout.close()                     # `policyroute ... | true`
+    err = proc.stderr.read().decode()
+    assert (proc.wait(timeout=60), err) == (0, "")
