@@ -10,13 +10,16 @@ import json
 import os
 import re
 import subprocess
+from contextlib import contextmanager
 
 from .errors import KernelError, StateError
 
 IP = os.environ.get("POLICYROUTE_IP", "ip")
 FAILED_RE = re.compile(r"Command failed -:(\d+)")
 CLONE_NEWNET = 0x40000000
-_entered = None     # the namespace this process moved into, if any
+NETNS_RUN_DIR = "/run/netns"        # where `ip netns add` pins named namespaces
+SELF_NETNS = "/proc/self/ns/net"
+_entered = None     # the named namespace this process acts in, if any
 
 
 def where():
@@ -24,27 +27,63 @@ def where():
     return f"-n {_entered} " if _entered else ""
 
 
-def enter_netns(name, rundir="/run/netns"):
-    """Move this process into a named network namespace (like ip netns exec).
+def enter_netns(name, rundir=NETNS_RUN_DIR):
+    """Move this process into a named network namespace for good (like ip
+    netns exec). Prefer in_netns, which comes back."""
+    global _entered
+    _setns_path(os.path.join(rundir, name), f"netns {name}")
+    _entered = name
 
-    Every later ``ip`` call and /proc/sys/net access then acts inside it.
+
+@contextmanager
+def in_netns(name, rundir=NETNS_RUN_DIR):
+    """Act inside a named network namespace for the block, then return.
+
+    Every ``ip`` call and /proc/sys/net access in the block acts inside
+    it; afterwards the process is back in the namespace it was in (even
+    when the block raised), so a loop over records of several namespaces
+    never acts in the previous one. ``name`` None or "": stay where we are.
     """
     global _entered
-    path = os.path.join(rundir, name)
+    if not name:
+        yield
+        return
+    try:
+        home = os.open(SELF_NETNS, os.O_RDONLY)
+    except OSError as e:
+        raise StateError(f"{SELF_NETNS}: {e.strerror}") from None
+    previous = _entered
+    try:
+        _setns_path(os.path.join(rundir, name), f"netns {name}")
+        _entered = name
+        try:
+            yield
+        finally:
+            _setns(home, "back to the calling namespace")
+            _entered = previous
+    finally:
+        os.close(home)
+
+
+def _setns_path(path, what):
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError as e:
-        raise StateError(f"netns {name}: {e.strerror}") from None
+        raise StateError(f"{what}: {e.strerror}") from None
+    try:
+        _setns(fd, what)
+    finally:
+        os.close(fd)
+
+
+def _setns(fd, what):
     try:
         if hasattr(os, "setns"):
             os.setns(fd, CLONE_NEWNET)
         elif ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
             raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
     except OSError as e:
-        raise StateError(f"netns {name}: {e.strerror}") from None
-    finally:
-        os.close(fd)
-    _entered = name
+        raise StateError(f"{what}: {e.strerror}") from None
 
 
 class Runner:

@@ -9,9 +9,10 @@ import textwrap
 
 from ..confd import interface_values, read_config
 from ..errors import EXIT_DRIFT, StateError
+from ..kernel import in_netns
 from ..parse import parse_interface, shell_var
 from ..status import has_drift, status
-from .common import DEFAULT_CONFIG, enter
+from .common import DEFAULT_CONFIG
 
 WIDTH = 80
 
@@ -34,9 +35,9 @@ def run(args, ctx):
         raise StateError(f"{args.iface}: not managed by policyroute (no record)")
     items = []
     for record in records:
-        enter(record.netns)
         cfg = _config(variables, record)
-        items.append(status(record, cfg, ctx.paths, ctx.runner, ctx.runner.sysctl_read))
+        with in_netns(record.netns):
+            items.append(status(record, cfg, ctx.paths, ctx.runner, ctx.runner.sysctl_read))
     _print(items, args)
     return EXIT_DRIFT if any(has_drift(i) for i in items) else 0
 

@@ -3,7 +3,8 @@ keepalived). Idempotent; removes nothing policyroute did not add."""
 
 from .. import engine
 from ..errors import UsageError
-from .common import DEFAULT_CONFIG, config_from_file, enter, sibling_tables
+from ..kernel import in_netns
+from .common import DEFAULT_CONFIG, config_from_file, sibling_tables
 
 
 def add_arguments(p):
@@ -17,13 +18,11 @@ def run(args, ctx):
     if bool(args.iface) == bool(args.all):
         raise UsageError("sync: give one IFACE or --all")
     names = [args.iface] if args.iface else \
-        [r.iface for _p, r in sorted(ctx.paths.store().all(), key=lambda x: bool(x[1].netns))]
+        list(dict.fromkeys(r.iface for _p, r in ctx.paths.store().all()))
     for iface in names:
         cfg, variables = config_from_file(args.config, iface)
         engine.pre_start(cfg, ctx.paths, sibling_tables(variables))
-        enter(cfg.netns)
-        ops = engine.post_start(cfg, ctx.paths, ctx.runner, ctx.sysctl)
+        with in_netns(cfg.netns):
+            ops = engine.post_start(cfg, ctx.paths, ctx.runner, ctx.sysctl)
         print(f"{iface}: {len(ops)} changes" if ops else f"{iface}: in sync")
     return 0
-
-
