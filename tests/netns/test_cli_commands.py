@@ -393,12 +393,8 @@ def test_exit_4_corrupt_record(box):
     assert box.record_path().read_text() == "{broken"
 
 
-# Was a bug in python/policyroute/state.py:80: Store.all() skips records it cannot
-# read, so `show` answers "no interface is managed by policyroute" with
-# exit 0 (and `show eth1.10` says "no record") while a corrupt record sits in
-# the state dir; `sync --all` skips it the same way. docs/design.md: "4 state
-# error (unreadable record ...)". Fix: let all() raise (or yield) the
-# StateError, and have show/sync --all report it and exit 4.
+# A record that cannot be read is never skipped: show would otherwise say
+# "no interface is managed" (exit 0) while the state dir holds one.
 def test_exit_4_show_with_a_corrupt_record(box):
     up(box)
     box.record_path().write_text("{broken")

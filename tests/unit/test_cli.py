@@ -127,12 +127,8 @@ def test_help_lists_the_netifrc_hooks(capsys):
 
 
 def test_unwritable_iproute2_dir_is_an_error_line_not_a_traceback(capsys, tmp_path, monkeypatch):
-    # Was a bug in python/policyroute/cli.py:73 (main): only PolicyRouteError is
-    # turned into a message; an OSError (here: the iproute2 folder is a
-    # file, as with a read-only /etc) escapes as a traceback, against "No
-    # traceback ever reaches the user". Fix: in main, also
-    # `except OSError as e:` print f"policyroute: error: {e.filename}:
-    # {e.strerror}" and return errors.EXIT_STATE.
+    # An OSError (here: the iproute2 folder is a file, as with a read-only
+    # /etc) is not a PolicyRouteError: main still makes it one line, exit 4.
     blocker = tmp_path / "iproute2-is-a-file"
     blocker.write_text("")
     monkeypatch.setenv("POLICYROUTE_IPROUTE2_DIR", str(blocker))
@@ -146,14 +142,9 @@ def test_unwritable_iproute2_dir_is_an_error_line_not_a_traceback(capsys, tmp_pa
 
 
 def test_global_option_value_named_like_a_command(capsys, tmp_path, monkeypatch):
-    # Was a bug in python/policyroute/cli.py:54 (build_parser): the subcommand whose
-    # arguments are loaded is the first word of argv that is a command
-    # name, even when it is the value of --state-dir/--iproute2-dir. With a
-    # folder called "stop", `--iproute2-dir stop pre-start eth1.10 ...` is
-    # refused ("unrecognized arguments", exit 2), and `--state-dir stop
-    # check` ends in an AttributeError traceback (args.run missing). Fix:
-    # find the command with a first parse_known_args() pass, or, when
-    # args.command differs from the one loaded, load it and parse again.
+    # The command whose arguments are loaded is found by parsing the global
+    # options first: a folder called "stop" given to --iproute2-dir or
+    # --state-dir is a value, not the command.
     monkeypatch.chdir(tmp_path)
     code, _out, err = run(capsys, "--iproute2-dir", "stop", "pre-start", "eth1.10",
                           "--table", "e1v10")
