@@ -101,7 +101,7 @@ class Box:
         return sh("ip", "-n", self.ns, *args, check=check)
 
     def ip_json(self, *args):
-        return json.loads(self.ip("-json", *args).stdout or "[]")
+        return json.loads(self.ip("-N", "-json", *args).stdout or "[]")
 
     def our_rules(self, family):
         return [r for r in self.ip_json(f"-{family}", "rule", "show")
@@ -144,8 +144,8 @@ class Box:
         """The kernel state of the box that policyroute may touch."""
         out = {"sysctls": self.sysctls()}
         for family in ("-4", "-6"):
-            out[f"rules{family}"] = self.ip(family, "rule", "show").stdout
-            out[f"routes{family}"] = self.ip(family, "route", "show", "table", "all").stdout
+            out[f"rules{family}"] = self.ip("-N", family, "rule", "show").stdout
+            out[f"routes{family}"] = self.ip("-N", family, "route", "show", "table", "all").stdout
         return out
 
 
@@ -290,10 +290,10 @@ def test_alias_added_and_removed_by_hand_is_drift_sync_fixes_it(box):
     assert proc.stdout.splitlines()[-1] == f"{IFACE}: 3 changes"
     ran = [line for line in proc.stdout.splitlines() if line.startswith("ip ")]
     assert sorted(ran) == sorted(f"ip -n {box.ns} {r[:2]} rule del {r[3:]}" for r in ALIAS_18)
-    rules4 = box.ip("-4", "rule", "show").stdout
+    rules4 = box.ip("-N", "-4", "rule", "show").stdout
     assert "from 192.0.2.99 lookup 1024" in rules4
     assert "192.0.2.18" not in rules4
-    assert "198.51.100.0/24 via 192.0.2.1" in box.ip("route", "show", "table", "1024").stdout
+    assert "198.51.100.0/24 via 192.0.2.1" in box.ip("-N", "route", "show", "table", "1024").stdout
     assert len(box.our_rules(4)) == 3
     assert box.pr("show", "--config", str(box.conf)).returncode == 0
 
