@@ -299,3 +299,10 @@ def test_reader_that_went_away_is_silent(tmp_path, argv):
     proc.stdout.close()                     # `policyroute ... | true`
     err = proc.stderr.read().decode()
     assert (proc.wait(timeout=60), err) == (0, "")
+
+
+def test_show_yaml_without_pyyaml_says_so_before_any_work(capsys, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "yaml", None)          # import yaml fails
+    code, out, err = run(capsys, "show", "--yaml", "--config", str(tmp_path / "absent"))
+    assert (code, out) == (2, "")
+    one_error_line(err, code, "--yaml needs PyYAML")
