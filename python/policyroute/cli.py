@@ -130,7 +130,3 @@ def _drop_stdout():
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except (OSError, ValueError):
         pass                # not a real file (a test's capture): nothing to flush
-
-
-if __name__ == "__main__":
-    sys.exit(main())

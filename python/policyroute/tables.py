@@ -50,9 +50,6 @@ class Registry:
             return int(text, 0) if text.startswith("0x") else int(text)
         return self.by_name.get(text)
 
-    def name_of(self, number):
-        return self.by_id.get(number)
-
     @property
     def own_path(self):
         return os.path.join(self.confdir, "rt_tables.d", OWN_FILE)

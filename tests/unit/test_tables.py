@@ -33,7 +33,7 @@ def test_reads_rt_tables_and_rt_tables_d(iproute2_dir, tmp_path):
     assert r.lookup("vendor") == 201
     assert r.lookup("not_a_conf") is None
     assert r.lookup("name_without_number") is None
-    assert r.name_of(1030) == "isp"
+    assert r.by_id[1030] == "isp"
     (iproute2_dir / "rt_tables").unlink()
     assert Registry(iproute2_dir, [data]).lookup("from_data") == 200
 
@@ -42,7 +42,7 @@ def test_reserved_names_are_always_known(tmp_path):
     r = Registry(tmp_path / "empty")          # no rt_tables at all
     assert {n: r.lookup(n) for n in ("main", "local", "default", "unspec")} == \
         {"main": 254, "local": 255, "default": 253, "unspec": 0}
-    assert r.name_of(254) == "main"
+    assert r.by_id[254] == "main"
 
 
 def test_reserved_names_cannot_be_redefined(iproute2_dir):
