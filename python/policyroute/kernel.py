@@ -48,10 +48,7 @@ def in_netns(name, rundir=NETNS_RUN_DIR):
     if not name:
         yield
         return
-    try:
-        home = os.open(SELF_NETNS, os.O_RDONLY)
-    except OSError as e:
-        raise StateError(f"{SELF_NETNS}: {e.strerror}") from None
+    home = _open(SELF_NETNS, SELF_NETNS)
     previous = _entered
     try:
         _setns_path(os.path.join(rundir, name), f"netns {name}")
@@ -65,11 +62,15 @@ def in_netns(name, rundir=NETNS_RUN_DIR):
         os.close(home)
 
 
-def _setns_path(path, what):
+def _open(path, what):
     try:
-        fd = os.open(path, os.O_RDONLY)
+        return os.open(path, os.O_RDONLY)
     except OSError as e:
         raise StateError(f"{what}: {e.strerror}") from None
+
+
+def _setns_path(path, what):
+    fd = _open(path, what)
     try:
         _setns(fd, what)
     finally:

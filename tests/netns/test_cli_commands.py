@@ -18,6 +18,7 @@ import sys
 import pytest
 import yaml
 
+from netns_checks import sh
 from policyroute import __version__
 from policyroute.commands import COMMANDS
 
@@ -55,13 +56,6 @@ ip -6 rule add from 2001:db8:10::17/128 priority 21000 lookup main suppress_pref
 ip -6 rule add from 2001:db8:10::17/128 priority 22000 lookup 1024 protocol 201
 """
 ANSI = re.compile(r"\x1b\[")
-
-
-def sh(*argv, check=True):
-    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=30)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{argv}: rc={proc.returncode} {proc.stderr}")
-    return proc
 
 
 class Box:

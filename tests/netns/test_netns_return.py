@@ -15,18 +15,12 @@ import sys
 
 import pytest
 
+from netns_checks import sh
 from policyroute import cli, kernel
 from policyroute.errors import KernelError, StateError
 
 SELF = "/proc/self/ns/net"
 _seq = itertools.count()
-
-
-def sh(*argv, check=True):
-    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=30)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{argv}: rc={proc.returncode} {proc.stderr}")
-    return proc
 
 
 def netns_ino(path=SELF):
