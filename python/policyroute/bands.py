@@ -15,9 +15,9 @@ An interface's *slot* is its table number modulo 256, so the same
 configuration gives the same priorities whatever order interfaces start in.
 """
 
-# rt_protos.d entry "201 policyroute": marks every rule and route we add.
+# Marks every rule and route we add; named "policyroute" by the rt_protos.d
+# file packaging/rt_protos.conf installs.
 PROTO = 201
-PROTO_NAME = "policyroute"
 
 # Table numbers handed to names iproute2 does not know yet.
 TABLE_FIRST = 1024

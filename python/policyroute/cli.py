@@ -5,7 +5,9 @@ reaches the user.
 Exit codes: 0 done; 1 bad configuration (nothing changed); 2 bad command
 line; 3 the kernel refused a change (this run's changes were undone);
 4 state error (record unreadable, kernel read-back mismatch); 5 drift found
-by show.
+by show. An error no layer expected (a bug) is exit 4 too, with one line
+naming the exception's type and text; 130 after Ctrl-C; 0 when whoever
+read stdout went away (`policyroute show | head -1`).
 """
 
 import argparse
@@ -36,7 +38,11 @@ class Context:
         self.sysctl = Sysctl(self.runner)
 
     def trace(self, line):
-        print(line, flush=True)
+        try:
+            print(line, flush=True)
+        except BrokenPipeError:
+            # Whoever read the trace went away: keep working, stop tracing.
+            _drop_stdout()
 
     def warn(self, message):
         print(f"policyroute: warning: {message}", file=sys.stderr, flush=True)
@@ -81,27 +87,46 @@ def build_parser(argv=()):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(argv)
     try:
-        args = parser.parse_args(argv)
-        if not args.command:
-            parser.print_help(sys.stderr)
-            return EXIT_USAGE
-        return args.run(args, Context(args)) or 0
+        try:
+            code = _run(argv)
+        except SystemExit as e:     # --help and --version print, then exit 0
+            code = e.code
+        sys.stdout.flush()          # a closed pipe shows here, not at exit
+        return code
     except PolicyRouteError as e:
-        for line in e.lines():
-            print(f"policyroute: error: {line}", file=sys.stderr)
-        return e.exit_code
+        return _error(e.lines(), e.exit_code)
+    except BrokenPipeError:         # an OSError: it must come first
+        _drop_stdout()
+        return 0
     except OSError as e:
         where = f"{e.filename}: " if e.filename else ""
-        print(f"policyroute: error: {where}{e.strerror or e}", file=sys.stderr)
-        return EXIT_STATE
+        return _error([f"{where}{e.strerror or e}"], EXIT_STATE)
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
+    except Exception as e:          # a bug: still one line, never a traceback
+        return _error([f"internal error: {type(e).__name__}: {e}"], EXIT_STATE)
+
+
+def _run(argv):
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    return args.run(args, Context(args)) or 0
+
+
+def _error(lines, code):
+    for line in lines:
+        text = " ".join(part.strip() for part in str(line).splitlines() if part.strip())
+        print(f"policyroute: error: {text}", file=sys.stderr)
+    return code
+
+
+def _drop_stdout():
+    """Point stdout at /dev/null so the exit's flush cannot fail again."""
+    try:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    except (OSError, ValueError):
+        pass                # not a real file (a test's capture): nothing to flush

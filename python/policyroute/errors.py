@@ -1,7 +1,6 @@
 """Typed errors. cli.py is the only place that turns them into a message and
 an exit code; every other module raises."""
 
-EXIT_OK = 0
 EXIT_CONFIG = 1      # bad configuration: nothing was changed
 EXIT_USAGE = 2       # bad command line
 EXIT_KERNEL = 3      # the kernel refused a change: this run's changes undone

@@ -10,13 +10,16 @@ import json
 import os
 import re
 import subprocess
+from contextlib import contextmanager
 
 from .errors import KernelError, StateError
 
 IP = os.environ.get("POLICYROUTE_IP", "ip")
 FAILED_RE = re.compile(r"Command failed -:(\d+)")
 CLONE_NEWNET = 0x40000000
-_entered = None     # the namespace this process moved into, if any
+NETNS_RUN_DIR = "/run/netns"        # where `ip netns add` pins named namespaces
+SELF_NETNS = "/proc/self/ns/net"
+_entered = None     # the named namespace this process acts in, if any
 
 
 def where():
@@ -24,27 +27,56 @@ def where():
     return f"-n {_entered} " if _entered else ""
 
 
-def enter_netns(name, rundir="/run/netns"):
-    """Move this process into a named network namespace (like ip netns exec).
+@contextmanager
+def in_netns(name, rundir=NETNS_RUN_DIR):
+    """Act inside a named network namespace for the block, then return.
 
-    Every later ``ip`` call and /proc/sys/net access then acts inside it.
+    Every ``ip`` call and /proc/sys/net access in the block acts inside
+    it; afterwards the process is back in the namespace it was in (even
+    when the block raised), so a loop over records of several namespaces
+    never acts in the previous one. ``name`` None or "": stay where we are.
     """
     global _entered
-    path = os.path.join(rundir, name)
+    if not name:
+        yield
+        return
+    home = _open(SELF_NETNS, SELF_NETNS)
+    previous = _entered
     try:
-        fd = os.open(path, os.O_RDONLY)
+        _setns_path(os.path.join(rundir, name), f"netns {name}")
+        _entered = name
+        try:
+            yield
+        finally:
+            _setns(home, "back to the calling namespace")
+            _entered = previous
+    finally:
+        os.close(home)
+
+
+def _open(path, what):
+    try:
+        return os.open(path, os.O_RDONLY)
     except OSError as e:
-        raise StateError(f"netns {name}: {e.strerror}") from None
+        raise StateError(f"{what}: {e.strerror}") from None
+
+
+def _setns_path(path, what):
+    fd = _open(path, what)
+    try:
+        _setns(fd, what)
+    finally:
+        os.close(fd)
+
+
+def _setns(fd, what):
     try:
         if hasattr(os, "setns"):
             os.setns(fd, CLONE_NEWNET)
         elif ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
             raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
     except OSError as e:
-        raise StateError(f"netns {name}: {e.strerror}") from None
-    finally:
-        os.close(fd)
-    _entered = name
+        raise StateError(f"{what}: {e.strerror}") from None
 
 
 class Runner:
@@ -55,8 +87,9 @@ class Runner:
 
     def _run(self, argv, stdin):
         try:
-            return subprocess.run([IP, *argv], input=stdin, capture_output=True,
-                                  text=True, check=False)
+            # surrogateescape: names in bytes that are not UTF-8 go through unchanged
+            return subprocess.run([IP, *argv], input=stdin, capture_output=True, check=False,
+                                  encoding="utf-8", errors="surrogateescape")
         except FileNotFoundError:
             raise StateError(f"{IP}: not found (iproute2 is needed)") from None
 
@@ -120,13 +153,19 @@ def _sysctl_path(key):
 
 
 def _split_json(text, count):
+    """``ip -json -batch`` prints one JSON value per command, back to back."""
     decoder, values, i = json.JSONDecoder(), [], 0
     while len(values) < count:
         while i < len(text) and text[i].isspace():
             i += 1
         if i >= len(text):
             break
-        value, i = decoder.raw_decode(text, i)
+        try:
+            value, i = decoder.raw_decode(text, i)
+        except json.JSONDecodeError as e:
+            raise StateError(f"ip -json: not JSON ({e})") from None
+        if not isinstance(value, list):
+            raise StateError(f"ip -json: a {type(value).__name__} where a list belongs")
         values.append(value)
     if len(values) != count:
         raise StateError(f"ip -json gave {len(values)} answers to {count} queries")

@@ -55,5 +55,5 @@ class Sysctl:
         try:
             if self.runner.sysctl_read(k) == new and old != new:
                 self.runner.sysctl_write(k, old)
-        except (OSError, FileNotFoundError):
+        except OSError:
             pass        # the interface is gone, and its settings with it

@@ -16,7 +16,6 @@ from . import bands
 
 OWN_FILE = "policyroute.conf"
 LOCK_FILE = ".policyroute.lock"
-LINE_RE = re.compile(r"^\s*(0x[0-9a-fA-F]+|[0-9]+)\s+(\S+)")
 
 
 class Registry:
@@ -50,9 +49,6 @@ class Registry:
         if re.fullmatch(r"0x[0-9a-fA-F]+|[0-9]+", text):
             return int(text, 0) if text.startswith("0x") else int(text)
         return self.by_name.get(text)
-
-    def name_of(self, number):
-        return self.by_id.get(number)
 
     @property
     def own_path(self):
@@ -113,18 +109,54 @@ class Registry:
 
 
 def read_table_file(path):
+    """[(number, name)] as iproute2 reads the file (lib/rt_names.c).
+
+    iproute2 reads bytes, line by line: blank and '#' lines are skipped, a
+    line is "NUMBER NAME" (NUMBER decimal or 0x hex; anything after NAME
+    is ignored), numbers an int cannot hold are skipped, and the first line
+    it cannot parse ends the file ("Database ... is corrupted"). Names
+    that are not UTF-8 keep their bytes (surrogateescape), so they match
+    nothing in conf.d/net, as with iproute2, and are written back unchanged.
+    """
     try:
-        with open(path) as f:
-            text = f.read()
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        with open(path, "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, NotADirectoryError, PermissionError, IsADirectoryError):
         return []
     out = []
-    for line in text.splitlines():
-        m = LINE_RE.match(line.split("#", 1)[0])
-        if m:
-            n = m.group(1)
-            out.append((int(n, 0) if n.startswith("0x") else int(n), m.group(2)))
+    for line in data.split(b"\n"):
+        entry = _table_line(line.split(b"\0", 1)[0])   # C strings end at NUL
+        if entry is None:
+            break
+        if entry is not SKIP:
+            out.append(entry)
     return out
+
+
+SKIP = object()
+# iproute2 tries "0x%x %s" first, then "%d %s"
+NUMBER_RES = (re.compile(rb"0x([0-9a-fA-F]+)"), re.compile(rb"([+-]?[0-9]+)"))
+ID_MAX = 2**31 - 1          # iproute2 keeps the number in an int
+
+
+def _table_line(line):
+    """(number, name), SKIP, or None when iproute2 would call it corrupt."""
+    text = line.lstrip(b" \t")
+    if not text.strip() or text.startswith(b"#"):
+        return SKIP
+    for number_re, base in zip(NUMBER_RES, (16, 10)):
+        m = number_re.match(text)
+        name = text[m.end():].split(None, 1)[:1] if m else []
+        if name:
+            break
+    else:
+        return None
+    digits = m.group(1)
+    if len(digits.lstrip(b"+-0")) > 10:                 # far past ID_MAX
+        return SKIP
+    if not 0 <= int(digits, base) <= ID_MAX:
+        return SKIP
+    return int(digits, base), name[0].decode("utf-8", "surrogateescape")
 
 
 def write_table_file(path, entries):
@@ -141,7 +173,7 @@ def atomic_write(path, text, mode=0o644):
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         try:
-            os.write(fd, text.encode())
+            os.write(fd, text.encode("utf-8", "surrogateescape"))
             os.fsync(fd)
         finally:
             os.close(fd)

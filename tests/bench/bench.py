@@ -66,7 +66,7 @@ class Box:
         sh(*ip, "route", "add", "default", "via", "192.0.2.1")
 
     def rules(self):
-        return len(sh("ip", "-n", self.ns, "rule", "show").stdout.splitlines())
+        return len(sh("ip", "-n", self.ns, "-N", "rule", "show").stdout.splitlines())
 
     def close(self):
         subprocess.run(["ip", "netns", "del", self.ns], check=False)

@@ -95,6 +95,13 @@ def probes(lab, label):
         say(f"   from {src:<16} -> {answers(lab, src)}")
 
 
+def rule_set(lab, numeric=True):
+    """Both families' rules; by number (ip -N) for "back to the start", so
+    the answer never depends on names the host's iproute2 files give."""
+    n = ["-N"] if numeric else []
+    return lab.box.ip(*n, "rule", "show").stdout + lab.box.ip(*n, "-6", "rule", "show").stdout
+
+
 def demo(lab, world, helper, module):
     title("Before: netifrc without policyroute")
     for iface in ORDER:
@@ -102,7 +109,7 @@ def demo(lab, world, helper, module):
     probes(lab, "without policyroute (replies from .17 leave eth0.10 to switch A)")
     for iface in reversed(ORDER):
         world.rc(f"net.{iface}", "stop")
-    start_rules = lab.box.ip("rule", "show").stdout + lab.box.ip("-6", "rule", "show").stdout
+    start_rules = rule_set(lab)
 
     world.install_module(module)
     world.write_conf(CONF)
@@ -123,9 +130,9 @@ def demo(lab, world, helper, module):
     title("rc-service net.X stop")
     for iface in reversed(ORDER):
         show(world.rc(f"net.{iface}", "stop"))
-    end_rules = lab.box.ip("rule", "show").stdout + lab.box.ip("-6", "rule", "show").stdout
+    end_rules = rule_set(lab)
     title("Rule set after stop")
-    show(subprocess.CompletedProcess([], 0, end_rules, ""))
+    show(subprocess.CompletedProcess([], 0, rule_set(lab, numeric=False), ""))
     same = end_rules == start_rules
     say(f"   back to the starting rule set: {'yes' if same else 'NO'}")
     return same

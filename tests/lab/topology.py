@@ -185,7 +185,9 @@ class Netns:
         return run([IP, "-n", self.name, *args], **kw)
 
     def ip_json(self, *args):
-        out = run([IP, "-n", self.name, "-json", *args]).stdout.strip()
+        """ip -N -json: numbers, never names, whatever the host's iproute2
+        files call them (an installed policyroute names protocol 201)."""
+        out = run([IP, "-n", self.name, "-N", "-json", *args]).stdout.strip()
         return json.loads(out) if out else []
 
     def batch(self, lines, family=None):
@@ -395,8 +397,8 @@ class Lab:
         ns = self.ns[role]
         snap = {}
         for fam in ("4", "6"):
-            snap[f"rules{fam}"] = ns.ip(f"-{fam}", "rule", "show").stdout
-            snap[f"routes{fam}"] = ns.ip(f"-{fam}", "route", "show", "table", "all").stdout
+            snap[f"rules{fam}"] = ns.ip("-N", f"-{fam}", "rule", "show").stdout
+            snap[f"routes{fam}"] = ns.ip("-N", f"-{fam}", "route", "show", "table", "all").stdout
         for iface in BOX_LINKS if role == "box" else ():
             for name in ("arp_ignore", "arp_announce", "rp_filter"):
                 snap[f"{iface}/{name}"] = ns.read_sysctl(f"net/ipv4/conf/{iface}/{name}")
@@ -505,6 +507,7 @@ class Helper:
         env = dict(os.environ)
         env["POLICYROUTE_STATE_DIR"] = str(self.state_dir)
         env["POLICYROUTE_IPROUTE2_DIR"] = str(self.iproute2_dir)
+        env["POLICYROUTE_IPROUTE2_DATA_DIRS"] = ""      # nothing of the host's
         return env
 
     def argv(self, verb, iface, verbose=False, **values):

@@ -1,9 +1,18 @@
 """Assertion helpers shared by the namespace tier's test modules."""
 
 import json
+import subprocess
 import time
 
 BOX_VLAN10 = ("eth0.10", "eth1.10")
+
+
+def sh(*argv, check=True):
+    """Run a command (never through a shell); its words when it fails."""
+    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=30)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{argv}: rc={proc.returncode} {proc.stderr}")
+    return proc
 
 
 def records(pr):

@@ -18,6 +18,7 @@ import sys
 import pytest
 import yaml
 
+from netns_checks import sh
 from policyroute import __version__
 from policyroute.commands import COMMANDS
 
@@ -55,13 +56,6 @@ ip -6 rule add from 2001:db8:10::17/128 priority 21000 lookup main suppress_pref
 ip -6 rule add from 2001:db8:10::17/128 priority 22000 lookup 1024 protocol 201
 """
 ANSI = re.compile(r"\x1b\[")
-
-
-def sh(*argv, check=True):
-    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=30)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{argv}: rc={proc.returncode} {proc.stderr}")
-    return proc
 
 
 class Box:
@@ -102,7 +96,7 @@ class Box:
         return sh("ip", "-n", self.ns, *args, check=check)
 
     def ip_json(self, *args):
-        return json.loads(self.ip("-json", *args).stdout or "[]")
+        return json.loads(self.ip("-N", "-json", *args).stdout or "[]")
 
     def our_rules(self, family):
         return [r for r in self.ip_json(f"-{family}", "rule", "show")
@@ -145,8 +139,8 @@ class Box:
         """The kernel state of the box that policyroute may touch."""
         out = {"sysctls": self.sysctls()}
         for family in ("-4", "-6"):
-            out[f"rules{family}"] = self.ip(family, "rule", "show").stdout
-            out[f"routes{family}"] = self.ip(family, "route", "show", "table", "all").stdout
+            out[f"rules{family}"] = self.ip("-N", family, "rule", "show").stdout
+            out[f"routes{family}"] = self.ip("-N", family, "route", "show", "table", "all").stdout
         return out
 
 
@@ -294,10 +288,10 @@ def test_alias_added_and_removed_by_hand_is_drift_sync_fixes_it(box):
     assert proc.stdout.splitlines()[-1] == f"{IFACE}: 3 changes"
     ran = [line for line in proc.stdout.splitlines() if line.startswith("ip ")]
     assert sorted(ran) == sorted(f"ip -n {box.ns} {r[:2]} rule del {r[3:]}" for r in ALIAS_18)
-    rules4 = box.ip("-4", "rule", "show").stdout
+    rules4 = box.ip("-N", "-4", "rule", "show").stdout
     assert "from 192.0.2.99 lookup 1024" in rules4
     assert "192.0.2.18" not in rules4
-    assert "198.51.100.0/24 via 192.0.2.1" in box.ip("route", "show", "table", "1024").stdout
+    assert "198.51.100.0/24 via 192.0.2.1" in box.ip("-N", "route", "show", "table", "1024").stdout
     assert len(box.our_rules(4)) == 3
     assert box.pr("show", "--config", str(box.conf)).returncode == 0
 
@@ -397,12 +391,8 @@ def test_exit_4_corrupt_record(box):
     assert box.record_path().read_text() == "{broken"
 
 
-# Was a bug in python/policyroute/state.py:80: Store.all() skips records it cannot
-# read, so `show` answers "no interface is managed by policyroute" with
-# exit 0 (and `show eth1.10` says "no record") while a corrupt record sits in
-# the state dir; `sync --all` skips it the same way. docs/design.md: "4 state
-# error (unreadable record ...)". Fix: let all() raise (or yield) the
-# StateError, and have show/sync --all report it and exit 4.
+# A record that cannot be read is never skipped: show would otherwise say
+# "no interface is managed" (exit 0) while the state dir holds one.
 def test_exit_4_show_with_a_corrupt_record(box):
     up(box)
     box.record_path().write_text("{broken")

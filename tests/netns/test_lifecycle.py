@@ -22,7 +22,7 @@ def start_both(lab, pr, **values):
 
 
 def table_text(lab, number):
-    return {fam: lab.box.ip(f"-{fam}", "route", "show", "table", str(number)).stdout
+    return {fam: lab.box.ip("-N", f"-{fam}", "route", "show", "table", str(number)).stdout
             for fam in (4, 6)}
 
 
@@ -78,7 +78,7 @@ def test_stop_of_an_interface_never_started_is_a_no_op(lab, pr, baseline):
 
 def host_state():
     from topology import run
-    return {fam: run(["ip", f"-{fam}", "rule", "show"]).stdout for fam in (4, 6)}
+    return {fam: run(["ip", "-N", f"-{fam}", "rule", "show"]).stdout for fam in (4, 6)}
 
 
 def test_netns_is_honoured_and_the_host_untouched(lab, pr):

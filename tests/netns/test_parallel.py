@@ -49,13 +49,13 @@ def all_at_once(fn, fan, pr):
 
 
 def rule_lines(ns, family):
-    return ns.ip(f"-{family}", "rule", "show").stdout.splitlines()
+    return ns.ip("-N", f"-{family}", "rule", "show").stdout.splitlines()
 
 
 def test_sixteen_interfaces_started_at_once(fan, tmp_path):
     pr = topology.Helper(tmp_path)
     ns = fan.ns
-    before = {fam: ns.ip(f"-{fam}", "rule", "show").stdout for fam in (4, 6)}
+    before = {fam: ns.ip("-N", f"-{fam}", "rule", "show").stdout for fam in (4, 6)}
 
     all_at_once(start_one, fan, pr)
 
@@ -88,7 +88,7 @@ def test_sixteen_interfaces_started_at_once(fan, tmp_path):
     assert len(records(pr)) == COUNT
 
     all_at_once(stop_one, fan, pr)
-    assert {fam: ns.ip(f"-{fam}", "rule", "show").stdout for fam in (4, 6)} == before
-    assert ns.ip("route", "show", "table", "all", "proto", "201").stdout == ""
-    assert ns.ip("-6", "route", "show", "table", "all", "proto", "201").stdout == ""
+    assert {fam: ns.ip("-N", f"-{fam}", "rule", "show").stdout for fam in (4, 6)} == before
+    assert ns.ip("-N", "route", "show", "table", "all", "proto", "201").stdout == ""
+    assert ns.ip("-N", "-6", "route", "show", "table", "all", "proto", "201").stdout == ""
     assert records(pr) == []

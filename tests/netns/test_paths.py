@@ -37,7 +37,7 @@ def test_source_chooses_its_own_gateway_and_link(lab, pr, family):
     mine = [r for r in our_rules(lab, family) if r.get("src") == a["src17"]]
     slot = e1 % 256
     assert sorted((r["priority"], r["table"], r.get("suppress_prefixlen")) for r in mine) == [
-        (20000 + slot, str(e1), 0), (21000 + slot, "main", 0), (22000 + slot, str(e1), None)]
+        (20000 + slot, str(e1), 0), (21000 + slot, "254", 0), (22000 + slot, str(e1), None)]
     got = lab.route_get(a["internet"], a["src17"])
     assert (got["dev"], got.get("gateway"), got.get("table")) == ("eth1.10", a["gwB"], str(e1))
 

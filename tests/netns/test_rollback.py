@@ -48,8 +48,8 @@ def test_refusal_on_first_start_leaves_everything_as_before(lab, pr, values):
     assert lab.snapshot() == before
 
 
-# The intent record saved before apply() must go when apply() is refused
-# (was a bug: the record stayed after a refused first start).
+# The intent record saved before apply() must go when apply() is refused:
+# a refused first start leaves nothing for stop to find.
 def test_refusal_on_first_start_leaves_no_record(lab, pr):
     prepare(lab, pr, rules=BAD)
     assert_refused(post_start(lab, pr, rules=BAD))
@@ -99,11 +99,10 @@ def old_ip(tmp_path):
     return {"POLICYROUTE_IP": str(path)}
 
 
-# Was a bug in python/policyroute/kernel.py (Runner.batch): when iproute2
-# rejects an *argument* it exits at once without its "Command failed -:N"
-# line, so the lines applied before it were not known and none was undone.
-# Now every line counts as applied, and the -force undo batch falls back to
-# one line at a time when an argument error cuts it short too.
+# When iproute2 rejects an *argument* it exits at once without its "Command
+# failed -:N" line, so which lines ran is unknown: Runner.batch counts every
+# line as applied, and the -force undo batch falls back to one line at a
+# time when an argument error cuts it short too.
 def test_argument_error_mid_batch_is_rolled_back(lab, pr, old_ip):
     prepare(lab, pr)
     number = pr.table_number("e1v10")

@@ -450,8 +450,8 @@ def host_snapshot() -> dict:
                             for e in p.iterdir()))
 
     return {
-        "rules4": ip("-4", "rule", "show"),
-        "rules6": ip("-6", "rule", "show"),
+        "rules4": ip("-N", "-4", "rule", "show"),
+        "rules6": ip("-N", "-6", "rule", "show"),
         "links": ip("-o", "link", "show"),
         "etc": listing("/etc"),
         "etc_iproute2": listing("/etc/iproute2"),

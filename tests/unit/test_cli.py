@@ -1,9 +1,15 @@
 """cli.main: one line per problem on stderr, documented exit codes, no
 traceback. Only pre-start runs here: it touches no kernel."""
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
-from policyroute import __version__, cli
+from policyroute import __version__, cli, kernel
+from policyroute.commands import check
 from policyroute.tables import Registry
 
 
@@ -109,28 +115,20 @@ def test_usage_error_is_one_policyroute_error_line(capsys):
 
 
 def test_version(capsys):
-    with pytest.raises(SystemExit) as info:
-        cli.main(["--version"])
-    assert info.value.code == 0
+    assert cli.main(["--version"]) == 0
     assert capsys.readouterr().out == f"policyroute {__version__}\n"
 
 
 def test_help_lists_the_netifrc_hooks(capsys):
-    with pytest.raises(SystemExit) as info:
-        cli.main(["--help"])
-    assert info.value.code == 0
+    assert cli.main(["--help"]) == 0
     out = capsys.readouterr().out
     for name in ("pre-start", "post-start", "stop", "up", "down"):
         assert name in out
 
 
 def test_unwritable_iproute2_dir_is_an_error_line_not_a_traceback(capsys, tmp_path, monkeypatch):
-    # Was a bug in python/policyroute/cli.py:73 (main): only PolicyRouteError is
-    # turned into a message; an OSError (here: the iproute2 folder is a
-    # file, as with a read-only /etc) escapes as a traceback, against "No
-    # traceback ever reaches the user". Fix: in main, also
-    # `except OSError as e:` print f"policyroute: error: {e.filename}:
-    # {e.strerror}" and return errors.EXIT_STATE.
+    # An OSError (here: the iproute2 folder is a file, as with a read-only
+    # /etc) is not a PolicyRouteError: main still makes it one line, exit 4.
     blocker = tmp_path / "iproute2-is-a-file"
     blocker.write_text("")
     monkeypatch.setenv("POLICYROUTE_IPROUTE2_DIR", str(blocker))
@@ -144,14 +142,9 @@ def test_unwritable_iproute2_dir_is_an_error_line_not_a_traceback(capsys, tmp_pa
 
 
 def test_global_option_value_named_like_a_command(capsys, tmp_path, monkeypatch):
-    # Was a bug in python/policyroute/cli.py:54 (build_parser): the subcommand whose
-    # arguments are loaded is the first word of argv that is a command
-    # name, even when it is the value of --state-dir/--iproute2-dir. With a
-    # folder called "stop", `--iproute2-dir stop pre-start eth1.10 ...` is
-    # refused ("unrecognized arguments", exit 2), and `--state-dir stop
-    # check` ends in an AttributeError traceback (args.run missing). Fix:
-    # find the command with a first parse_known_args() pass, or, when
-    # args.command differs from the one loaded, load it and parse again.
+    # The command whose arguments are loaded is found by parsing the global
+    # options first: a folder called "stop" given to --iproute2-dir or
+    # --state-dir is a value, not the command.
     monkeypatch.chdir(tmp_path)
     code, _out, err = run(capsys, "--iproute2-dir", "stop", "pre-start", "eth1.10",
                           "--table", "e1v10")
@@ -161,3 +154,155 @@ def test_global_option_value_named_like_a_command(capsys, tmp_path, monkeypatch)
         cli.main(["--state-dir", "stop", "pre-start"])
     except AttributeError as e:
         pytest.fail(f"traceback reached the user: {e!r}")
+
+
+# ---------------------------------------------------------------- no traceback, ever
+
+def one_error_line(err, code, *expected):
+    """stderr is exactly one policyroute error line; code a documented one."""
+    assert code in (1, 2, 3, 4, 5)
+    assert "Traceback" not in err
+    [line] = err.splitlines()
+    assert line.startswith("policyroute: error: "), line
+    for text in expected:
+        assert text in line, line
+    return line
+
+
+def fake_ip(tmp_path, stdout):
+    """An `ip` that prints stdout whatever it is asked (no kernel needed)."""
+    path = tmp_path / "fake-ip"
+    path.write_text(f"#!/bin/sh\ncat >/dev/null\nprintf '%s' '{stdout}'\n")
+    path.chmod(0o755)
+    return path
+
+
+EMPTY_ANSWERS = "[]" * 4            # observe asks four queries per family
+
+
+def write_record(isolated, text):
+    isolated["state"].mkdir(parents=True, exist_ok=True)
+    path = isolated["state"] / "eth1.10.json"
+    (path.write_bytes if isinstance(text, bytes) else path.write_text)(text)
+    return path
+
+
+@pytest.mark.parametrize("text", ["{garbage", b"\xff\xfe\x00binary", "[1, 2]",
+                                  '{"version": 1, "iface": "eth1.10", "objects": 7}',
+                                  '{"version": 1, "iface": "eth1.10", "objects": '
+                                  '[{"kind": "rule", "family": "four", "args": []}]}'])
+@pytest.mark.parametrize("argv", [["show"], ["show", "eth1.10"], ["down", "eth1.10"],
+                                  ["sync", "--all"]])
+def test_corrupt_record_is_one_line_exit_4(capsys, isolated, tmp_path, text, argv):
+    path = write_record(isolated, text)
+    code, out, err = run(capsys, *argv, "--config", str(tmp_path / "absent"))
+    one_error_line(err, code, f"{path}: unreadable record")
+    assert (code, out) == (4, "")
+
+
+@pytest.mark.parametrize("argv", [["show"], ["down", "eth1.10"]])
+def test_record_of_wrong_shape_is_one_line_exit_4(capsys, isolated, tmp_path, monkeypatch,
+                                                   argv):
+    # Readable JSON whose sysctls are not [key, old, new] triples.
+    write_record(isolated, json.dumps({"version": 1, "iface": "eth1.10", "objects": [],
+                                       "sysctls": [["net/ipv4/conf/eth1.10/arp_ignore"]]}))
+    monkeypatch.setattr(kernel, "IP", str(fake_ip(tmp_path, EMPTY_ANSWERS)))
+    code, _out, err = run(capsys, *argv, "--config", str(tmp_path / "absent"))
+    assert code == 4
+    one_error_line(err, code)
+
+
+@pytest.mark.parametrize("name,content", [
+    ("binary.conf", b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 4),
+    ("latin1.conf", "1030 caf\xe9\n1031 na\xefve\n".encode("latin-1")),
+    ("huge.conf", b"99999999999999999999999999 big\n" + b"7" * 6000 + b" giant\n"
+                  b"0xfffffffffffffffffffff hex\n-1 neg\n"),
+])
+def test_garbage_rt_tables_d_file_does_not_stop_pre_start(capsys, iproute2_dir, name, content):
+    d = iproute2_dir / "rt_tables.d"
+    d.mkdir()
+    (d / name).write_bytes(content)
+    code, out, err = run(capsys, "pre-start", "eth1.10", "--table", "e1v10")
+    assert (code, out, err) == (0, "", "")
+    assert Registry(iproute2_dir).lookup("e1v10") == 1024
+    assert (d / name).read_bytes() == content            # never ours to rewrite
+
+
+def helper(tmp_path, *argv, **env):
+    """The helper as a process (python -m policyroute), as a user runs it."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith("POLICYROUTE_")}
+    full.update(POLICYROUTE_STATE_DIR=str(tmp_path / "state"),
+                POLICYROUTE_IPROUTE2_DIR=str(tmp_path / "iproute2"),
+                POLICYROUTE_IPROUTE2_DATA_DIRS="", **env)
+    return subprocess.run([sys.executable, "-m", "policyroute", *argv], capture_output=True,
+                          text=True, env=full, timeout=60)
+
+
+@pytest.mark.parametrize("answer,words", [
+    ("{not json", "ip -json: not JSON"),
+    ("[]" + "{" * 3, "ip -json: not JSON"),
+    ('{"a": 1}' * 4, "ip -json: a dict where a list belongs"),
+    ("[]", "ip -json gave 1 answers to 4 queries"),
+])
+def test_invalid_json_from_ip_is_one_line_exit_4(tmp_path, answer, words):
+    conf = tmp_path / "net"
+    conf.write_text('config_eth1_10="192.0.2.17/24"\ntable_eth1_10="e1v10"\n')
+    ip = fake_ip(tmp_path, answer)
+    for argv in (["plan", "eth1.10", "--config", str(conf)],
+                 ["up", "eth1.10", "--config", str(conf)]):
+        proc = helper(tmp_path, *argv, POLICYROUTE_IP=str(ip))
+        one_error_line(proc.stderr, proc.returncode, words)
+        assert (proc.returncode, proc.stdout) == (4, "")
+    assert not list((tmp_path / "state").rglob("*.json")), "nothing was applied, nothing recorded"
+
+
+def test_an_unexpected_exception_is_one_line_exit_4(capsys, monkeypatch, tmp_path):
+    def boom(args, ctx):
+        raise KeyError("objects")
+
+    monkeypatch.setattr(check, "run", boom)
+    code, out, err = run(capsys, "check", str(tmp_path / "net"))
+    assert (code, out) == (4, "")
+    assert err == "policyroute: error: internal error: KeyError: 'objects'\n"
+
+
+def test_a_multi_line_message_is_one_line(capsys, monkeypatch, tmp_path):
+    def refused(args, ctx):
+        raise kernel.KernelError(None, "RTNETLINK answers: File exists\n  second line\n")
+
+    monkeypatch.setattr(check, "run", refused)
+    code, _out, err = run(capsys, "check", str(tmp_path / "net"))
+    assert code == 3
+    assert err == "policyroute: error: RTNETLINK answers: File exists second line\n"
+
+
+def test_broken_pipe_is_caught_before_oserror(capsys, monkeypatch, tmp_path):
+    # BrokenPipeError is an OSError: its handler must come first, or the
+    # reader going away would be reported as a state error.
+    def reader_gone(args, ctx):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(check, "run", reader_gone)
+    code, out, err = run(capsys, "check", str(tmp_path / "net"))
+    assert (code, out, err) == (0, "", "")
+
+
+@pytest.mark.parametrize("argv", [["check", "CONF"], ["--help"], ["--version"]])
+def test_reader_that_went_away_is_silent(tmp_path, argv):
+    conf = tmp_path / "net"
+    conf.write_text('table_eth1_10="e1v10"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLICYROUTE_")}
+    env.update(POLICYROUTE_IPROUTE2_DIR=str(tmp_path / "iproute2"))
+    proc = subprocess.Popen([sys.executable, "-m", "policyroute",
+                             *[str(conf) if a == "CONF" else a for a in argv]],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc.stdout.close()                     # `policyroute ... | true`
+    err = proc.stderr.read().decode()
+    assert (proc.wait(timeout=60), err) == (0, "")
+
+
+def test_show_yaml_without_pyyaml_says_so_before_any_work(capsys, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "yaml", None)          # import yaml fails
+    code, out, err = run(capsys, "show", "--yaml", "--config", str(tmp_path / "absent"))
+    assert (code, out) == (2, "")
+    one_error_line(err, code, "--yaml needs PyYAML")

@@ -70,11 +70,8 @@ def test_unreadable_record_is_a_state_error(tmp_path, text):
 
 @pytest.mark.parametrize("text", ["[]", "null", "1"])
 def test_record_that_is_not_an_object_is_a_state_error(tmp_path, text):
-    # Was a bug in python/policyroute/state.py:34-35 (Record.from_json): valid JSON
-    # that is not an object makes d.get() raise AttributeError, which
-    # Store.load (state.py:57) and Store.all (state.py:78) do not catch: a
-    # traceback at stop instead of "unreadable record". Fix: in from_json,
-    # `if not isinstance(d, dict): raise ValueError("not a JSON object")`.
+    # Valid JSON that is not an object is an unreadable record too, from
+    # load (stop, down) and from all (show, sync --all) alike.
     store = state.Store(tmp_path)
     Path(store.path("eth1.10")).write_text(text)
     with pytest.raises(StateError, match="unreadable record"):

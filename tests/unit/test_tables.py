@@ -33,7 +33,7 @@ def test_reads_rt_tables_and_rt_tables_d(iproute2_dir, tmp_path):
     assert r.lookup("vendor") == 201
     assert r.lookup("not_a_conf") is None
     assert r.lookup("name_without_number") is None
-    assert r.name_of(1030) == "isp"
+    assert r.by_id[1030] == "isp"
     (iproute2_dir / "rt_tables").unlink()
     assert Registry(iproute2_dir, [data]).lookup("from_data") == 200
 
@@ -42,7 +42,7 @@ def test_reserved_names_are_always_known(tmp_path):
     r = Registry(tmp_path / "empty")          # no rt_tables at all
     assert {n: r.lookup(n) for n in ("main", "local", "default", "unspec")} == \
         {"main": 254, "local": 255, "default": 253, "unspec": 0}
-    assert r.name_of(254) == "main"
+    assert r.by_id[254] == "main"
 
 
 def test_reserved_names_cannot_be_redefined(iproute2_dir):
@@ -144,3 +144,47 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     assert target.stat().st_ino != inode                  # renamed over, not rewritten
     assert [p.name for p in target.parent.iterdir()] == ["f.conf"]
     assert oct(target.stat().st_mode & 0o777) in (oct(0o644), oct(0o644 & ~0o022))
+
+
+def test_files_are_read_as_iproute2_reads_them(iproute2_dir):
+    """Bytes, not text: a name that is not UTF-8 keeps its bytes (and so
+    matches no conf.d/net name), numbers an int cannot hold are skipped, a
+    NUL ends a line, and the first line iproute2 cannot parse ends the
+    file ("Database ... is corrupted")."""
+    d = iproute2_dir / "rt_tables.d"
+    d.mkdir()
+    (d / "latin1.conf").write_bytes(b"1040 caf\xe9\n1041\tplain # comment\n")
+    (d / "huge.conf").write_bytes(b"99999999999999999999999 huge\n4294967295 u32\n"
+                                  b"0xffffffff hexbig\n-5 negative\n" + b"9" * 5000
+                                  + b" giant\n  0x412 hex\n1042 fine\n")
+    (d / "binary.conf").write_bytes(b"\x00\x01\x02 after_nul\n1043 nul_cut\x00ignored\n"
+                                    b"\x89PNG\r\n\x1a\n1044 after_corrupt\n")
+    r = Registry(iproute2_dir)
+    assert r.lookup("plain") == 1041
+    assert r.lookup("café") is None                  # the file says caf\xe9, not UTF-8
+    assert r.by_id[1040] == "caf\udce9"
+    assert r.lookup("fine") == 1042 and r.lookup("hex") == 0x412
+    assert {r.lookup(n) for n in ("huge", "u32", "hexbig", "negative", "giant")} == {None}
+    assert r.lookup("nul_cut") == 1043 and r.lookup("ignored") is None
+    assert r.lookup("after_nul") is None
+    assert r.lookup("after_corrupt") is None         # iproute2 stopped reading before it
+    assert r.register(["new"]) == {"new": 1024}
+
+
+def test_iproute2_parse_order_hex_first_then_decimal(tmp_path):
+    f = tmp_path / "t.conf"
+    f.write_bytes(b"0x10 hex16\n0x10\n")              # "0x10" alone: %d reads 0, %s "x10"
+    assert tables.read_table_file(f) == [(16, "hex16"), (0, "x10")]
+    f.write_bytes(b"12abc\n")                         # %d 12, then %s "abc"
+    assert tables.read_table_file(f) == [(12, "abc")]
+    f.write_bytes(b"123\n7 seven\n")                  # no name: corrupt, the file ends
+    assert tables.read_table_file(f) == []
+
+
+def test_own_file_keeps_bytes_that_are_not_utf8(iproute2_dir):
+    d = iproute2_dir / "rt_tables.d"
+    d.mkdir()
+    (d / "policyroute.conf").write_bytes(b"1024\tcaf\xe9\n")
+    assert Registry(iproute2_dir).register(["next"]) == {"next": 1025}
+    assert (d / "policyroute.conf").read_bytes().splitlines()[1:] == \
+        [b"1024\tcaf\xe9", b"1025\tnext"]

@@ -1,8 +1,6 @@
 """check: validate every policyroute variable in conf.d/net without
 touching the kernel. All problems at once; exit 0 only when clean."""
 
-import sys
-
 from ..checks import check_all
 from ..confd import read_config
 from ..errors import ConfigErrors
@@ -19,5 +17,5 @@ def run(args, ctx):
     configs, errors = check_all(variables, ctx.paths.registry())
     if errors:
         raise ConfigErrors(errors)
-    print(f"{args.file}: {len(configs)} interfaces, no problems", file=sys.stdout)
+    print(f"{args.file}: {len(configs)} interfaces, no problems")
     return 0

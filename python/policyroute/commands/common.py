@@ -3,7 +3,6 @@
 from .. import parse
 from ..confd import read_config, table_names, unit_values
 from ..errors import ConfigError
-from ..kernel import enter_netns
 
 DEFAULT_CONFIG = "/etc/conf.d/net"
 
@@ -68,8 +67,3 @@ def sibling_tables_from(path):
         return sibling_tables(read_config(path))
     except ConfigError:
         return []
-
-
-def enter(cfg_netns):
-    if cfg_netns:
-        enter_netns(cfg_netns)

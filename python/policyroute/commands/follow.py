@@ -3,7 +3,7 @@ post-start starts it and the last stop ends it (see follower.py); by hand
 it runs in the foreground, for debugging."""
 
 from .. import follower
-from .common import enter
+from ..kernel import in_netns
 
 
 def add_arguments(p):
@@ -15,5 +15,5 @@ def run(args, ctx):
     netns = args.netns or None
     if not args.worker:
         return follower.supervise(ctx.paths, netns)
-    enter(netns)
-    return follower.work(ctx.paths, ctx.runner, ctx.sysctl, netns)
+    with in_netns(netns):
+        return follower.work(ctx.paths, ctx.runner, ctx.sysctl, netns)

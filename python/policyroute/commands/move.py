@@ -6,7 +6,7 @@ import ipaddress
 
 from .. import engine
 from ..errors import UsageError
-from .common import enter
+from ..kernel import in_netns
 
 
 def add_arguments(p):
@@ -22,7 +22,7 @@ def run(args, ctx):
         raise UsageError(f"move: '{args.address}' is not ADDR/PLEN") from None
     if "/" not in args.address:
         raise UsageError(f"move: '{args.address}' needs its prefix length (ADDR/PLEN)")
-    enter(args.netns)
-    src = engine.move(ctx.paths, ctx.runner, ctx.sysctl, cidr, args.to, args.netns or None)
+    with in_netns(args.netns):
+        src = engine.move(ctx.paths, ctx.runner, ctx.sysctl, cidr, args.to, args.netns or None)
     print(f"{cidr}: {src} -> {args.to}")
     return 0

@@ -2,7 +2,8 @@
 and make sure the namespace's follower runs."""
 
 from .. import engine
-from .common import add_values, enter, unit_from_args
+from ..kernel import in_netns
+from .common import add_values, unit_from_args
 
 
 def add_arguments(p):
@@ -11,10 +12,10 @@ def add_arguments(p):
 
 def run(args, ctx):
     unit = unit_from_args(args)
-    enter(unit.cfg.netns)
     registry = ctx.paths.registry()
     for line in engine.slot_warnings(unit.cfg, engine.table_id_of(unit.cfg, registry),
                                      ctx.paths.store()):
         ctx.warn(line)
-    engine.post_start(unit, ctx.paths, ctx.runner, ctx.sysctl, registry)
+    with in_netns(unit.cfg.netns):
+        engine.post_start(unit, ctx.paths, ctx.runner, ctx.sysctl, registry)
     return 0

@@ -8,10 +8,11 @@ import sys
 import textwrap
 
 from ..confd import interface_values, read_config
-from ..errors import EXIT_DRIFT, StateError
+from ..errors import EXIT_DRIFT, StateError, UsageError
+from ..kernel import in_netns
 from ..parse import parse_interface, parse_unit, shell_var
 from ..status import has_drift, status
-from .common import DEFAULT_CONFIG, enter
+from .common import DEFAULT_CONFIG
 
 WIDTH = 80
 
@@ -26,6 +27,7 @@ def add_arguments(p):
 
 
 def run(args, ctx):
+    yaml = _yaml() if args.yaml else None
     variables = read_config(args.config) if os.path.exists(args.config) else None
     records = [r for _p, r in ctx.paths.store().all()
                if args.iface in (None, r.iface)]
@@ -34,10 +36,10 @@ def run(args, ctx):
         raise StateError(f"{args.iface}: not managed by policyroute (no record)")
     items = []
     for record in records:
-        enter(record.netns)
         cfg = _config(variables, record)
-        items.append(status(record, cfg, ctx.paths, ctx.runner, ctx.runner.sysctl_read))
-    _print(items, args)
+        with in_netns(record.netns):
+            items.append(status(record, cfg, ctx.paths, ctx.runner, ctx.runner.sysctl_read))
+    _print(items, args, yaml)
     return EXIT_DRIFT if any(has_drift(i) for i in items) else 0
 
 
@@ -53,12 +55,21 @@ def _config(variables, record):
     return parse_interface(record.iface, **values)
 
 
-def _print(items, args):
+def _yaml():
+    """PyYAML is needed for --yaml only (README); said before any work."""
+    try:
+        import yaml
+    except ImportError:
+        raise UsageError("show: --yaml needs PyYAML (python3-yaml, dev-python/pyyaml); "
+                         "--json needs nothing") from None
+    return yaml
+
+
+def _print(items, args, yaml=None):
     if args.json:
         json.dump(items, sys.stdout, indent=2)
         print()
-    elif args.yaml:
-        import yaml
+    elif yaml:
         yaml.safe_dump(items, sys.stdout, sort_keys=False)
     else:
         for item in items:

@@ -1,7 +1,7 @@
 """stop: remove exactly what the record of the last start says was added."""
 
 from .. import engine
-from .common import enter
+from ..kernel import in_netns
 
 
 def add_arguments(p):
@@ -13,6 +13,6 @@ def run(args, ctx):
     netns = args.netns or None
     if ctx.paths.store().load(args.iface, netns) is None:
         return 0            # never started by us: nothing to do
-    enter(netns)
-    engine.stop(args.iface, netns, ctx.paths, ctx.runner, ctx.sysctl)
+    with in_netns(netns):
+        engine.stop(args.iface, netns, ctx.paths, ctx.runner, ctx.sysctl)
     return 0

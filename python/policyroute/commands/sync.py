@@ -3,7 +3,8 @@ keepalived). Idempotent; removes nothing policyroute did not add."""
 
 from .. import engine
 from ..errors import UsageError
-from .common import DEFAULT_CONFIG, enter, sibling_tables, unit_from_file
+from ..kernel import in_netns
+from .common import DEFAULT_CONFIG, sibling_tables, unit_from_file
 
 
 def add_arguments(p):
@@ -17,13 +18,11 @@ def run(args, ctx):
     if bool(args.iface) == bool(args.all):
         raise UsageError("sync: give one IFACE or --all")
     names = [args.iface] if args.iface else \
-        [r.iface for _p, r in sorted(ctx.paths.store().all(), key=lambda x: bool(x[1].netns))]
+        list(dict.fromkeys(r.iface for _p, r in ctx.paths.store().all()))
     for iface in names:
         unit, variables = unit_from_file(args.config, iface, ctx.paths.store())
         engine.pre_start(unit.cfg, ctx.paths, sibling_tables(variables))
-        enter(unit.cfg.netns)
-        ops = engine.post_start(unit, ctx.paths, ctx.runner, ctx.sysctl)
+        with in_netns(unit.cfg.netns):
+            ops = engine.post_start(unit, ctx.paths, ctx.runner, ctx.sysctl)
         print(f"{iface}: {len(ops)} changes" if ops else f"{iface}: in sync")
     return 0
-
-

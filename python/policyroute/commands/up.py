@@ -2,7 +2,8 @@
 /etc/conf.d/net (or --config) as netifrc reads them."""
 
 from .. import engine
-from .common import add_config, enter, sibling_tables, unit_from_file
+from ..kernel import in_netns
+from .common import add_config, sibling_tables, unit_from_file
 
 
 def add_arguments(p):
@@ -12,6 +13,6 @@ def add_arguments(p):
 def run(args, ctx):
     unit, variables = unit_from_file(args.config, args.iface)
     engine.pre_start(unit.cfg, ctx.paths, sibling_tables(variables))
-    enter(unit.cfg.netns)
-    engine.post_start(unit, ctx.paths, ctx.runner, ctx.sysctl)
+    with in_netns(unit.cfg.netns):
+        engine.post_start(unit, ctx.paths, ctx.runner, ctx.sysctl)
     return 0

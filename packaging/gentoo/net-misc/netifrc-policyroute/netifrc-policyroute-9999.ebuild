@@ -6,7 +6,7 @@ EAPI=8
 DISTUTILS_USE_PEP517=setuptools
 PYTHON_COMPAT=( python3_{10..13} )
 
-inherit distutils-r1 git-r3
+inherit distutils-r1 git-r3 optfeature
 
 DESCRIPTION="Source-based policy routing for netifrc: a table and rules per interface"
 HOMEPAGE="https://github.com/netifrc-policyroute/netifrc-policyroute"
@@ -19,11 +19,20 @@ SLOT="0"
 KEYWORDS=""
 
 RDEPEND="
-	dev-python/pyyaml[${PYTHON_USEDEP}]
 	net-misc/netifrc
 	sys-apps/iproute2
 "
-BDEPEND="app-text/scdoc"
+# The unit tier lints the netifrc module under every /bin/sh it must run
+# on and with shellcheck, reads its YAML corpus, and builds the man pages.
+BDEPEND="
+	app-text/scdoc
+	test? (
+		app-shells/dash
+		dev-python/pyyaml[${PYTHON_USEDEP}]
+		sys-apps/busybox
+		|| ( dev-util/shellcheck-bin dev-util/shellcheck )
+	)
+"
 
 distutils_enable_tests pytest
 
@@ -37,9 +46,17 @@ python_compile_all() {
 
 python_install_all() {
 	distutils-r1_python_install_all
+	# A root-only network tool: /usr/sbin, where make install puts it too.
+	dodir /usr/sbin
+	mv "${ED}"/usr/bin/policyroute "${ED}"/usr/sbin/ || die
+	rmdir "${ED}"/usr/bin || die
 	# The module gets the helper's absolute path; OpenRC's PATH is not trusted.
 	emake -C "${WORKDIR}/${P}" DESTDIR="${D}" PREFIX="${EPREFIX}/usr" \
 		MODULEDIR="${EPREFIX}/lib/netifrc/net" IPROUTE2DIR="${EPREFIX}/etc/iproute2" \
-		DOCDIR="${EPREFIX}/usr/share/doc/${PF}" HELPER="${EPREFIX}/usr/bin/policyroute" \
+		DOCDIR="${EPREFIX}/usr/share/doc/${PF}" HELPER="${EPREFIX}/usr/sbin/policyroute" \
 		install-module install-data
+}
+
+pkg_postinst() {
+	optfeature "policyroute show --yaml" dev-python/pyyaml
 }
