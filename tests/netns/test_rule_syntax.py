@@ -33,7 +33,7 @@ LINES = [
     ("rules", "tos 0x10 priority 123"),
     ("rules", "dsfield 10 priority 124"),
     # `ip rule` wants "A-B" even for a single uid.
-    ("rules", "uidrange 5 priority 122"),
+    ("rules", "uidrange 5-5 priority 122"),
 ]
 
 

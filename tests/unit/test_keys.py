@@ -56,7 +56,7 @@ RULES6 = [
 
 def our_key(line, family=None):
     rule = parse.parse_rule(line, parse.Origin("rules_eth1_10", 1), family)
-    obj = plan.Obj("rule", rule.family, plan.rule_args(rule, rule.priority, 1024))
+    obj = plan.Obj("rule", rule.family, plan.rule_args(rule, rule.priority))
     return rule.family, obj.key
 
 
@@ -266,6 +266,6 @@ MISMATCHES = [
 @pytest.mark.parametrize("line,kernel,family", MISMATCHES, ids=[m[0] for m in MISMATCHES])
 def test_accepted_line_keys_like_the_kernel_rule_it_makes(line, kernel, family):
     rule = parse.parse_rule(line, parse.Origin("rules_eth1_10", 1), family)
-    ours = {k: v for k, v in plan.Obj("rule", family, plan.rule_args(rule, rule.priority, 1))
+    ours = {k: v for k, v in plan.Obj("rule", family, plan.rule_args(rule, rule.priority))
             .key if k != "protocol"}
     assert ours == dict(observe.rule_key(kernel, family))
