@@ -222,9 +222,18 @@ def _fwmark(text, origin):
 
 
 def _port(text, origin):
-    """A port, a range A-B, or (iproute2 6.16) PORT/MASK."""
-    if "-" in text:
-        return parse_range(text, origin, 0, 65535, "port")
+    """A port, a range A-B, or (iproute2 6.15) PORT/MASK. Ports in decimal:
+    iproute2 before 6.15 reads "%hu-%hu", later ones read 0x.. and 0.. as
+    hex and octal, so only a plain decimal port means the same to both."""
+    ports, sep, mask = text.partition("/")
+    for part in ports.split("-", 1):
+        if re.fullmatch(r"0[0-9xX][0-9a-fA-F]*", part):
+            raise origin.error(part, "is not a decimal port (iproute2 versions read 0x.. "
+                                     "and 0.. differently)")
+    if "-" in ports:
+        if sep:
+            raise origin.error(text, "is not a port range (a mask goes with one port)")
+        return parse_range(ports, origin, 0, 65535, "port")
     port, mask = _masked(text, origin, 16, "port")
     return str(port) if mask in (None, 0xffff) else f"{port}/{mask:#x}"
 
