@@ -19,7 +19,10 @@ def queries(iface):
 
 
 def observe(runner, iface, link_exists=True):
-    """One interface's addresses plus every object of ours, both families."""
+    """One interface's addresses, every rule and our routes, both families.
+
+    Rules are not filtered by protocol: a rules_ line may give its own, so
+    which rules are ours is for the record and the plan to say."""
     addresses, rules, routes, defaults = [], [], [], []
     for family in (4, 6):
         cmds = queries(iface) if link_exists else queries(iface)[1:]
@@ -27,8 +30,7 @@ def observe(runner, iface, link_exists=True):
         if link_exists:
             addresses += addresses_of(answers.pop(0), family)
         rule_list, default_list, our_routes = answers
-        rules += [(family, rule_key(r, family)) for r in rule_list
-                  if str(r.get("protocol")) == str(bands.PROTO)]
+        rules += [(family, rule_key(r, family)) for r in rule_list]
         defaults += [default_of(r, family) for r in default_list]
         routes += [(family, route_key(r, family)) for r in our_routes]
     return Observed(tuple(addresses), tuple(rules), tuple(routes), tuple(defaults))
@@ -103,7 +105,14 @@ def rule_key(j, family):
     for name in ("sport", "dport"):
         value = _range(j, name)
         if value is not None:
-            f[name] = value
+            f[name] = _masked(value, j.get(f"{name}_mask"), 0xffff)
+    if "tun_id" in j:
+        f["tun_id"] = str(j["tun_id"])
+    if "dscp" in j:
+        f["dscp"] = _masked(str(j["dscp"]), j.get("dscp_mask"), 0x3f)
+    if "flowlabel" in j:
+        f["flowlabel"] = f"{int(str(j['flowlabel']), 16):#x}/" \
+                         f"{int(str(j.get('flowlabel_mask', '0xfffff')), 16):#x}"
     _rule_action(j, f)
     if "suppress_prefixlen" in j:
         f["suppress_prefixlength"] = str(j["suppress_prefixlen"])
@@ -114,6 +123,13 @@ def rule_key(j, family):
     if "protocol" in j:
         f["protocol"] = str(j["protocol"])
     return frozenset(f.items())
+
+
+def _masked(value, mask, full):
+    """VALUE, or VALUE/0xMASK when a mask narrower than ``full`` is shown."""
+    if mask is None or int(str(mask), 16) == full:
+        return value
+    return f"{value}/{int(str(mask), 16):#x}"
 
 
 def _rule_action(j, f):

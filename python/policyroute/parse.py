@@ -17,13 +17,82 @@ NUMBER_RE = re.compile(r"^(0x[0-9a-fA-F]+|[0-9]+)$")
 YES = {"yes", "true", "on", "1"}
 NO = {"no", "false", "off", "0"}
 
-# ipproto names iproute2 resolves, as their protocol numbers.
-IPPROTO = {"icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "dccp": 33, "ipv6": 41,
-           "gre": 47, "esp": 50, "ah": 51, "ipv6-icmp": 58, "icmpv6": 58,
-           "sctp": 132, "udplite": 136}
+# A number as iproute2 reads most of them (strtoul, base 0): 0x... is hex and
+# a leading 0 makes it octal.
+C_NUMBER_RE = re.compile(r"^(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$")
+
+# ipproto names (the usual /etc/protocols entries), as protocol numbers.
+IPPROTO = {"icmp": 1, "igmp": 2, "ipencap": 4, "ipip": 4, "tcp": 6, "egp": 8, "udp": 17,
+           "dccp": 33, "ipv6": 41, "ipv6-route": 43, "ipv6-frag": 44, "rsvp": 46, "gre": 47,
+           "esp": 50, "ah": 51, "ipv6-icmp": 58, "icmpv6": 58, "ipv6-nonxt": 59,
+           "ipv6-opts": 60, "ospf": 89, "pim": 103, "vrrp": 112, "l2tp": 115, "sctp": 132,
+           "udplite": 136, "mpls-in-ip": 137}
+
+# Route protocol names iproute2 knows without reading rt_protos.d (its
+# built-in table and the rt_protos file it ships), and our own.
+RTPROT = {"unspec": 0, "redirect": 1, "kernel": 2, "boot": 3, "static": 4, "gated": 8,
+          "ra": 9, "mrt": 10, "zebra": 11, "bird": 12, "dnrouted": 13, "xorp": 14, "ntk": 15,
+          "dhcp": 16, "keepalived": 18, "babel": 42, "ovn": 84, "openr": 99, "bgp": 186,
+          "isis": 187, "ospf": 188, "rip": 189, "eigrp": 192, bands.PROTO_NAME: bands.PROTO}
+
+# The words of `ip rule add`, in the order iproute2's iprule_modify() tries
+# them: (keyword, words written out, words any prefix of which will do).
+# The first entry a word fits wins, as there: "pref" and "prio" are
+# priority, "tab" is table, "d" is dsfield and "t" is tun_id.
+KEYWORDS = (
+    ("not", ("not",), ()),
+    ("from", ("from",), ()),
+    ("to", ("to",), ()),
+    ("priority", (), ("preference", "order", "priority")),
+    ("tos", ("tos",), ("dsfield",)),
+    ("fwmark", ("fwmark",), ()),
+    ("realms", (), ("realms",)),
+    ("protocol", (), ("protocol",)),
+    ("tun_id", (), ("tun_id",)),
+    ("lookup", ("lookup",), ("table",)),
+    ("suppress_prefixlength", ("sup_pl",), ("suppress_prefixlength",)),
+    ("suppress_ifgroup", ("sup_group",), ("suppress_ifgroup",)),
+    ("iif", ("dev", "iif"), ()),
+    ("oif", ("oif",), ()),
+    ("l3mdev", ("l3mdev",), ()),
+    ("uidrange", ("uidrange",), ()),
+    ("nat", ("nat",), ("map-to",)),
+    ("ipproto", ("ipproto",), ()),
+    ("sport", ("sport",), ()),
+    ("dport", ("dport",), ()),
+    ("dscp", ("dscp",), ()),
+    ("flowlabel", ("flowlabel",), ()),
+)
+# Any other word is an action, after an optional "type": goto, nop, or a
+# route type name (in iproute2's rtnl_rtntype_a2n order) or number, which
+# iproute2 sends as the rule's action number. Only the ACTION_NUMBERS are
+# rule actions the kernel has; the other route types are refused.
+TYPES = (
+    ("help", (), ("help",)),
+    ("goto", (), ("goto",)),
+    ("nop", (), ("nop",)),
+    ("local", ("local",), ()),
+    ("nat", ("nat",), ()),
+    ("broadcast", ("brd",), ("broadcast",)),
+    ("anycast", (), ("anycast",)),
+    ("multicast", (), ("multicast",)),
+    ("prohibit", (), ("prohibit",)),
+    ("unreachable", (), ("unreachable",)),
+    ("blackhole", (), ("blackhole",)),
+    ("xresolve", (), ("xresolve",)),
+    ("unicast", (), ("unicast",)),
+    ("throw", ("throw",), ()),
+)
+ACTION_NUMBERS = {"3": "nop", "6": "blackhole", "7": "unreachable", "8": "prohibit"}
 ACTIONS = {"blackhole", "unreachable", "prohibit", "nop"}
-SYNONYMS = {"pref": "priority", "preference": "priority", "order": "priority",
-            "table": "lookup", "dsfield": "tos"}
+
+
+def word_of(token, table):
+    """The keyword ``token`` stands for in ``table``, as iproute2 reads it."""
+    for keyword, exact, prefixes in table:
+        if token in exact or any(p.startswith(token) for p in prefixes):
+            return keyword
+    return None
 
 
 class Origin(namedtuple("Origin", "variable line", defaults=(None,))):
@@ -39,10 +108,13 @@ class Table(namedtuple("Table", "name id origin")):
     __slots__ = ()
 
 
-class Rule(namedtuple("Rule", "family selector action modifiers priority origin")):
-    """One ``rules_`` line. ``selector`` and ``modifiers`` are (keyword, value)
-    pairs in iproute2's words; ``action`` is ("lookup", TABLE), ("goto", N),
-    or a lone action keyword; None means "look up table_"."""
+class Rule(namedtuple("Rule", "family selector action modifiers priority origin protocol",
+                      defaults=(None,))):
+    """One ``rules_`` line, meaning what ``ip rule add LINE`` means.
+    ``selector`` and ``modifiers`` are (keyword, value) pairs in iproute2's
+    words; ``action`` is ("lookup", TABLE), ("goto", N), ("l3mdev",) or a
+    lone action keyword, ("lookup", "main") when the line names none, as
+    iproute2 fills in; ``protocol`` is the line's own, or None (ours)."""
     __slots__ = ()
 
 
@@ -97,32 +169,97 @@ def parse_prefix(text, origin, family):
     return str(net), net.version
 
 
+def c_value(text):
+    """strtoul(text, NULL, 0) when all of text is that number, else None."""
+    if not C_NUMBER_RE.match(text):
+        return None
+    if text[:2] in ("0x", "0X"):
+        return int(text, 16)
+    return int(text, 8) if text.startswith("0") else int(text)
+
+
+def c_number(text, origin, lo, hi, what):
+    """A number read the way iproute2 reads most of them (strtoul, base 0)."""
+    value = c_value(text)
+    if value is None:
+        if re.fullmatch(r"0[0-9]+", text):
+            raise origin.error(text, f"is not {_a(what)}: a leading 0 makes it octal to iproute2")
+        raise origin.error(text, f"is not {_a(what)}")
+    if not lo <= value <= hi:
+        raise origin.error(text, f"{what} must be {lo}-{hi}")
+    return value
+
+
+def _a(what):
+    return f"{'an' if what[0] in 'aeiou' else 'a'} {what}"
+
+
 def parse_range(text, origin, lo, hi, what, always_pair=False):
     start, sep, end = text.partition("-")
     if sep and not (start and end):
         raise origin.error(text, f"is not a {what} range (N-M)")
-    a = parse_number(start, origin, lo, hi, what)
-    b = parse_number(end, origin, lo, hi, what) if sep else a
+    a = c_number(start, origin, lo, hi, what)
+    b = c_number(end, origin, lo, hi, what) if sep else a
     if b < a:
         raise origin.error(text, f"{what} range ends before it starts")
     return f"{a}-{b}" if b != a or always_pair else str(a)
 
 
+def _masked(text, origin, bits, what):
+    """VALUE[/MASK] -> (value, mask or None)."""
+    value, sep, mask = text.partition("/")
+    v = c_number(value, origin, 0, 2**bits - 1, what)
+    m = c_number(mask, origin, 0, 2**bits - 1, f"{what} mask") if sep else None
+    return v, m
+
+
 def _fwmark(text, origin):
-    mark, sep, mask = text.partition("/")
-    m = parse_number(mark, origin, 0, 2**32 - 1, "fwmark")
-    k = parse_number(mask, origin, 0, 2**32 - 1, "fwmark mask") if sep else 2**32 - 1
-    if m & ~k:
-        raise origin.error(text, "the mark has bits outside its mask")
-    return f"{m:#x}/{k:#x}" if k else None     # mask 0 matches every packet
+    """The kernel keeps no mark for 0/0 and masks a bare mark with 0xffffffff."""
+    m, k = _masked(text, origin, 32, "fwmark")
+    if k is None:
+        k = 2**32 - 1 if m else 0
+    return f"{m:#x}/{k:#x}" if m or k else None
+
+
+def _port(text, origin):
+    """A port, a range A-B, or (iproute2 6.15) PORT/MASK. Ports in decimal:
+    iproute2 before 6.15 reads "%hu-%hu", later ones read 0x.. and 0.. as
+    hex and octal, so only a plain decimal port means the same to both."""
+    ports, sep, mask = text.partition("/")
+    for part in ports.split("-", 1):
+        if re.fullmatch(r"0[0-9xX][0-9a-fA-F]*", part):
+            raise origin.error(part, "is not a decimal port (iproute2 versions read 0x.. "
+                                     "and 0.. differently)")
+    if "-" in ports:
+        if sep:
+            raise origin.error(text, "is not a port range (a mask goes with one port)")
+        return parse_range(ports, origin, 0, 65535, "port")
+    port, mask = _masked(text, origin, 16, "port")
+    return str(port) if mask in (None, 0xffff) else f"{port}/{mask:#x}"
+
+
+def _uidrange(text, origin):
+    """START-END in decimal (sscanf "%u-%u"): iproute2 refuses a lone uid."""
+    m = re.fullmatch(r"([0-9]+)-([0-9]+)", text)
+    if not m:
+        raise origin.error(text, "is not a uid range: iproute2 wants START-END, even for one uid")
+    a, b = int(m.group(1)), int(m.group(2))
+    for n, part in ((a, m.group(1)), (b, m.group(2))):
+        if n > 2**32 - 1:
+            raise origin.error(part, f"uid must be 0-{2**32 - 1}")
+    if b < a:
+        raise origin.error(text, "uid range ends before it starts")
+    return f"{a}-{b}"
 
 
 def _realms(text, origin):
+    """FROM/TO, each 0-255 (rt_realms names are not read), or one raw
+    number (FROM << 16 | TO), as iproute2 reads them."""
     src, sep, dst = text.partition("/")
-    a = parse_number(src, origin, 0, 65535, "realm")
     if not sep:
-        return str(a)
-    b = parse_number(dst, origin, 0, 65535, "realm")
+        return str(c_number(text, origin, 0, 2**32 - 1, "realm"))
+    a = c_number(src, origin, 0, 255, "realm")
+    b = c_number(dst, origin, 0, 255, "realm")
     return f"{a}/{b}" if a else str(b)     # the kernel shows no source realm 0
 
 
@@ -130,8 +267,19 @@ def _tos(text, origin):
     """iproute2 reads tos/dsfield in hex, with or without 0x."""
     digits = text[2:] if text.lower().startswith("0x") else text
     if not re.fullmatch(r"[0-9a-fA-F]{1,2}", digits):
-        raise origin.error(text, "is not a TOS value (hex, 0x00-0xff)")
+        raise origin.error(text, "is not a TOS value (hex, 0x00-0xff; rt_dsfield names are "
+                                 "not read)")
     return f"{int(digits, 16):#04x}"
+
+
+def _dscp(text, origin):
+    dscp, mask = _masked(text, origin, 6, "DSCP value")
+    return str(dscp) if mask in (None, 0x3f) else f"{dscp}/{mask:#x}"
+
+
+def _flowlabel(text, origin):
+    label, mask = _masked(text, origin, 20, "flow label")
+    return f"{label:#x}/{0xfffff if mask is None else mask:#x}"
 
 
 def _ifname(text, origin):
@@ -141,126 +289,166 @@ def _ifname(text, origin):
 
 
 def _ipproto(text, origin):
+    """iproute2 reads a decimal number or an /etc/protocols name."""
     if text.lower() in IPPROTO:
         return str(IPPROTO[text.lower()])
-    return str(parse_number(text, origin, 0, 255, "IP protocol"))
+    if not text.isdigit():
+        raise origin.error(text, "is not an IP protocol (a number or a name such as tcp)")
+    if int(text) > 255:
+        raise origin.error(text, "IP protocol must be 0-255")
+    return str(int(text))
+
+
+def _protocol(text, origin):
+    if text in RTPROT:
+        return str(RTPROT[text])
+    if not C_NUMBER_RE.match(text) and NAME_RE.match(text):
+        raise origin.error(text, "is not a protocol name iproute2 knows by itself; "
+                                 "give its number (rt_protos.d names are not read)")
+    return str(c_number(text, origin, 0, 255, "protocol"))
 
 
 def _lookup(text, origin):
-    if NUMBER_RE.match(text):
-        return str(parse_number(text, origin, 1, bands.TABLE_MAX, "table number"))
+    if text == "unspec":
+        raise origin.error(text, "is table 0, which no rule can look up")
+    if NUMBER_RE.match(text) or C_NUMBER_RE.match(text):
+        return str(c_number(text, origin, 1, bands.TABLE_MAX, "table number"))
     if not NAME_RE.match(text):
         raise origin.error(text, "is not a table name")
     return text
 
 
+def _ifgroup(text, origin):
+    if text == "default":
+        return "0"
+    if not C_NUMBER_RE.match(text) and NAME_RE.match(text):
+        raise origin.error(text, "is not an interface group number "
+                                 "(names from /etc/iproute2/group are not read)")
+    return str(c_number(text, origin, 0, 2**31 - 1, "interface group"))
+
+
 # keyword -> value parser; the selector keywords of ``ip rule``.
 SELECTORS = {
-    "tos": lambda t, o: _tos(t, o),
+    "tos": _tos,
     "fwmark": _fwmark,
     "iif": _ifname,
     "oif": _ifname,
-    "uidrange": lambda t, o: parse_range(t, o, 0, 2**32 - 1, "uid", always_pair=True),
+    "uidrange": _uidrange,
     "ipproto": _ipproto,
-    "sport": lambda t, o: parse_range(t, o, 0, 65535, "port"),
-    "dport": lambda t, o: parse_range(t, o, 0, 65535, "port"),
+    "sport": _port,
+    "dport": _port,
+    "dscp": _dscp,
+    "flowlabel": _flowlabel,
+    "tun_id": lambda t, o: str(c_number(t, o, 0, 2**64 - 1, "tunnel id")),
 }
 MODIFIERS = {
-    "suppress_prefixlength": lambda t, o: str(parse_number(t, o, 0, 128, "prefix length")),
-    "suppress_ifgroup": lambda t, o: "0" if t == "default" else str(
-        parse_number(t, o, 0, 2**31 - 1, "interface group")),
+    "suppress_prefixlength": lambda t, o: str(c_number(t, o, 0, 2**31 - 1, "prefix length")),
+    "suppress_ifgroup": _ifgroup,
     "realms": _realms,
 }
 
 
 class _Line:
-    """Mutable scratch state while one line is read; frozen into a Rule."""
+    """Mutable scratch state while one line is read; frozen into a Rule.
+    A keyword given twice keeps its last value, as iproute2 does."""
 
     def __init__(self, origin, family):
         self.origin, self.family = origin, family
-        self.selector, self.modifiers = [], []
+        self.selector, self.modifiers = {}, {}
         self.action = None
         self.priority = None
-        self.seen = set()
+        self.protocol = None
 
-    def once(self, keyword):
-        if keyword in self.seen:
-            raise self.origin.error(keyword, "is given twice")
-        self.seen.add(keyword)
-
-    def set_action(self, keyword, action):
-        if self.action is not None:
-            raise self.origin.error(keyword, "a rule has only one action")
+    def set_action(self, token, action):
+        if self.action is not None and self.action[0] != action[0]:
+            raise self.origin.error(token, "a rule has only one action")
         self.action = action
 
 
 def _consume(line, keyword, value):
-    """Apply one keyword (with its value, if it takes one) to the line."""
+    """Apply one keyword and its value to the line."""
     o = line.origin
     if keyword in ("from", "to"):
         text, version = parse_prefix(value, o, line.family)
         line.family = line.family or (version if text != "all" else None)
+        line.selector.pop(keyword, None)
         if text != "all":
-            line.selector.append((keyword, text))
+            line.selector[keyword] = text
     elif keyword in SELECTORS:
         parsed = SELECTORS[keyword](value, o)
+        line.selector.pop(keyword, None)
         if parsed is not None:
-            line.selector.append((keyword, parsed))
+            line.selector[keyword] = parsed
     elif keyword in MODIFIERS:
-        line.modifiers.append((keyword, MODIFIERS[keyword](value, o)))
+        line.modifiers[keyword] = MODIFIERS[keyword](value, o)
     elif keyword == "priority":
-        line.priority = parse_number(value, o, bands.PRIORITY_MIN, bands.PRIORITY_MAX, "priority")
+        line.priority = c_number(value, o, bands.PRIORITY_MIN, bands.PRIORITY_MAX, "priority")
         if bands.in_auto_band(line.priority):
             raise o.error(value, f"is in policyroute's automatic band "
                                  f"{bands.AUTO_FIRST}-{bands.AUTO_LAST}")
+    elif keyword == "protocol":
+        line.protocol = _protocol(value, o)
     elif keyword == "lookup":
-        if value.lower() in ("local", "255", "0xff"):
-            raise o.error(value, "the local table is looked up by rule 0 already")
         line.set_action(keyword, ("lookup", _lookup(value, o)))
     elif keyword == "goto":
-        line.set_action(keyword, ("goto", str(parse_number(value, o, 1, bands.PRIORITY_MAX, "priority"))))
-    elif keyword == "type":
-        if value not in ACTIONS - {"nop"}:
-            raise o.error(value, "is not a rule type (blackhole, unreachable, prohibit)")
-        line.set_action(keyword, (value,))
+        line.set_action(keyword, ("goto", str(c_number(value, o, 1, 2**32 - 1, "priority"))))
 
 
-VALUED = {"from", "to", "priority", "lookup", "goto", "type"} | set(SELECTORS) | set(MODIFIERS)
+def _action(line, tokens, i):
+    """Read the action at tokens[i] (after an optional "type"); returns the
+    index of the next word. iproute2 tries every unknown word as a type."""
+    o, token = line.origin, tokens[i]
+    typed = token == "type"
+    if typed:
+        if i + 1 >= len(tokens):
+            raise o.error(token, "needs a value")
+        i, token = i + 1, tokens[i + 1]
+    kind, number = word_of(token, TYPES), c_value(token)
+    if kind is None and number is not None and number < 256:
+        kind = ACTION_NUMBERS.get(str(number), "number")
+    if kind == "goto":
+        if i + 1 >= len(tokens):
+            raise o.error(token, "needs a value")
+        _consume(line, "goto", tokens[i + 1])
+        return i + 2
+    if kind in ACTIONS:
+        line.set_action(token, (kind,))
+        return i + 1
+    if kind is None or kind == "help":
+        raise o.error(token, "is not a rule type (blackhole, unreachable, prohibit, nop, goto)"
+                      if typed else "is not an ip rule selector or action")
+    raise o.error(token, "is a route type, not a rule action (lookup, goto, nop, blackhole, "
+                         "unreachable, prohibit)")
 
 
 def parse_rule(text, origin, family=None):
-    """One ``rules_``/``rules6_`` line in ``ip rule`` syntax."""
+    """One ``rules_``/``rules6_`` line, read as ``ip rule add`` reads it."""
     line = _Line(origin, family)
     tokens = text.split()
-    i = 0
-    while i < len(tokens):
-        keyword = SYNONYMS.get(tokens[i], tokens[i])
-        if keyword == "protocol":
-            raise origin.error(tokens[i], "is set by policyroute itself (proto policyroute)")
-        if keyword in ("not", "l3mdev"):
-            line.once(keyword)
-            line.selector.append((keyword, ""))
-            i += 1
-            continue
-        if keyword in ACTIONS:
-            line.set_action(keyword, (keyword,))
-            i += 1
-            continue
-        if keyword not in VALUED:
-            raise origin.error(tokens[i], "is not an ip rule selector or action")
-        if i + 1 >= len(tokens):
-            raise origin.error(tokens[i], "needs a value")
-        line.once(keyword)
-        _consume(line, keyword, tokens[i + 1])
-        i += 2
     if not tokens:
         raise origin.error(text, "is empty")
-    if ("l3mdev", "") in line.selector:
+    i = 0
+    while i < len(tokens):
+        keyword = word_of(tokens[i], KEYWORDS)
+        if keyword in ("not", "l3mdev"):
+            line.selector[keyword] = ""
+            i += 1
+        elif keyword is None:
+            i = _action(line, tokens, i)
+        elif keyword == "nat":
+            raise origin.error(tokens[i], "is route NAT, which Linux dropped in 2.6.9")
+        elif i + 1 >= len(tokens):
+            raise origin.error(tokens[i], "needs a value")
+        else:
+            _consume(line, keyword, tokens[i + 1])
+            i += 2
+    if "l3mdev" in line.selector:
         if line.action is not None:
             raise origin.error("l3mdev", "takes no lookup, goto or type: l3mdev picks the table")
         line.action = ("l3mdev",)
-    return Rule(line.family or 4, tuple(line.selector), line.action,
-                tuple(line.modifiers), line.priority, origin)
+    action = line.action or ("lookup", "main")     # iproute2: no action is table main
+    return Rule(line.family or 4, tuple(line.selector.items()), action,
+                tuple(line.modifiers.items()), line.priority, origin, line.protocol)
 
 
 def parse_flag(value, origin, default=True):
@@ -316,19 +504,16 @@ def parse_interface_partly(iface, table=None, rules=None, rules6=None, guard=Non
                 lines.append((parse_rule(text, Origin(variable, n), family), text))
             except ConfigError as e:
                 errors.append(e)
-    errors += _check_rules(lines, ifvar, table_given)
+    errors += _check_rules(lines)
     cfg = InterfaceConfig(iface, ifvar, parsed.get("table"), tuple(r for r, _ in lines),
                           parsed["guard"], parsed["arp"], netns or None)
     return cfg, errors
 
 
-def _check_rules(lines, ifvar, table_given):
+def _check_rules(lines):
     """Problems that only show across lines of one interface."""
     errors, unnumbered = [], 0
     for rule, text in lines:
-        if rule.action is None and not table_given:
-            errors.append(rule.origin.error(
-                text, f"has no action (lookup, goto, blackhole ...) and table_{ifvar} is not set"))
         if rule.priority is None:
             unnumbered += 1
             if unnumbered > bands.USER_LINES:

@@ -51,7 +51,9 @@ class Address(namedtuple("Address", "family local prefixlen secondary noprefixro
 Observed = namedtuple("Observed", "addresses rule_keys route_keys defaults",
                       defaults=((), (), (), ()))
 Observed.__doc__ = """What the kernel has, as observe.py read it: the interface's
-Addresses; (family, key) of every rule and route of ours (proto 201);
+Addresses; (family, key) of every rule (whoever added it: a rules_ line
+may carry its own protocol, so the record and the wanted objects, not the
+protocol, say which are ours) and of every route of ours (proto 201);
 (family, table, proto, dev, gateway) of every default route."""
 
 
@@ -88,18 +90,19 @@ def _prefix(text, family):
     return str(ipaddress.ip_network(text, strict=False))
 
 
-def rule_args(rule, priority, table_id):
-    """A parsed Rule -> ``ip rule add`` arguments, action resolved."""
+def rule_args(rule, priority):
+    """A parsed Rule -> ``ip rule add`` arguments, tagged with our protocol
+    unless the line gives its own."""
     args = []
     for keyword, value in rule.selector:
         args += [keyword] if value == "" else [keyword, value]
     args += ["priority", str(priority)]
-    action = rule.action or ("lookup", str(table_id))
-    if action[0] != "l3mdev":
-        args += list(action)
+    if rule.action[0] != "l3mdev":
+        args += list(rule.action)
     for keyword, value in rule.modifiers:
         args += [keyword, value]
-    return tuple(args + ["protocol", str(bands.PROTO)])
+    protocol = str(bands.PROTO) if rule.protocol is None else rule.protocol
+    return tuple(args + ["protocol", protocol])
 
 
 def auto_rules(address, table_id, guard):
@@ -162,15 +165,14 @@ def desired(cfg, table_id, registry, observed):
     """
     errors, rules = [], []
     for rule, priority in zip(cfg.rules, user_priorities(cfg, table_id)):
-        target = table_id
-        if rule.action and rule.action[0] == "lookup":
+        if rule.action[0] == "lookup":
             target = registry.lookup(rule.action[1])
             if target is None:
                 errors.append(rule.origin.error(rule.action[1], "is not a table iproute2 knows "
                                                 "(rt_tables, rt_tables.d) nor a table_ of this interface"))
                 continue
             rule = _with_action(rule, ("lookup", str(target)))
-        rules.append(Obj("rule", rule.family, rule_args(rule, priority, target)))
+        rules.append(Obj("rule", rule.family, rule_args(rule, priority)))
     if errors:
         raise ConfigErrors(errors)
     routes = []
@@ -256,7 +258,10 @@ def key_of_args(kind, family, args):
         elif word == "table":
             fields["table"] = str(_table_number(value))
         elif word in ("proto", "protocol"):
-            fields["protocol"] = value
+            if value not in HIDDEN_PROTOCOLS:
+                fields["protocol"] = value
+        elif word == "realms":
+            fields["realms"] = _realms(value)
         elif word == "scope":
             continue
         else:
@@ -264,6 +269,18 @@ def key_of_args(kind, family, args):
     if kind == "route":
         fields.setdefault("table", "254")
     return frozenset(fields.items())
+
+
+# ``ip rule show`` prints no protocol 0 (unspec) or 2 (kernel) without -d.
+HIDDEN_PROTOCOLS = ("0", "2")
+
+
+def _realms(text):
+    """"FROM/TO" or one raw number (FROM << 16 | TO) -> the kernel's view."""
+    if "/" in text:
+        return text
+    raw = int(text)
+    return f"{raw >> 16}/{raw & 0xffff}" if raw >> 16 else str(raw & 0xffff)
 
 
 def _table_number(text):

@@ -51,6 +51,7 @@ GOOD_COUNTS = {
     "rules_and_flags.conf": 3,
     "no_policyroute.conf": 0,
     "shell_features.conf": 1,
+    "netifrc_rules_without_table.conf": 3,
 }
 
 
@@ -96,12 +97,13 @@ BAD_EXPECTED = {
         "policyroute_arp_eth0: 'sometimes' is not yes or no",
         "rules_eth0 line 2: 'frmo' is not an ip rule selector or action",
         "rules_eth0 line 3: '21000' is in policyroute's automatic band 20000-22255",
-        "rules_eth0 line 4: '0900' has a leading zero (iproute2 would read it as octal)",
-        "rules_eth0 line 5: 'protocol' is set by policyroute itself (proto policyroute)",
-        "rules_eth0 line 6: '0x3/0x1' the mark has bits outside its mask",
+        "rules_eth0 line 4: '0900' is not a priority: a leading 0 makes it octal to iproute2",
+        "rules_eth0 line 5: 'mydaemon' is not a protocol name iproute2 knows by itself; "
+        "give its number (rt_protos.d names are not read)",
+        "rules_eth0 line 6: '1000' is not a uid range: iproute2 wants START-END, even for one uid",
         "rules6_eth0 line 1: '192.0.2.10' is not an IPv6 address",
         "table_eth1: '253' is a reserved table number (253 default, 254 main, 255 local)",
-        "rules_eth1 line 1: 'local' the local table is looked up by rule 0 already",
+        "rules_eth1 line 1: 'unspec' is table 0, which no rule can look up",
         "rules_eth1 line 2: 'goto' needs a value",
         "rules_eth1 line 3: '198.51.100.999' is not an address or prefix",
     ],
@@ -193,15 +195,26 @@ def test_same_table_by_name_and_by_number_is_shared(check, tmp_path):
     assert errors(proc) == ["policyroute: error: table_eth1: '100' is also the table of eth0"]
 
 
-# Was a bug in python/policyroute/parse.py:321-322 (and :326-327): the "has no action"
-# and "more than 16 lines" errors pass token None, so the line names no token
-# (`rules_eth3 line 1: has no action ...`), unlike every other error.
-# Fix: pass the line's text (or its first word) as the token.
-def test_no_action_error_names_a_token(check):
-    proc = check(BAD / "no_action.conf")
+# Issue 9: rules_ lines without an action and without table_ were refused
+# ("has no action ... and table_eth3 is not set"), which stopped net.eth3 on
+# boxes whose conf.d/net used netifrc's own rules_. Such a line looks up
+# main, as `ip rule add` has always made it.
+def test_netifrc_rules_without_table_are_clean(check):
+    path = GOOD / "netifrc_rules_without_table.conf"
+    proc = check(path)
+    assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
+
+
+# Was a bug in python/policyroute/parse.py:321-322 (and :326-327): the "more than 16
+# lines" error (and the former "has no action" one) passed token None, so the
+# line named no token, unlike every other error. Fix: pass the line's text.
+def test_too_many_lines_error_names_a_token(check, tmp_path):
+    conf = tmp_path / "net"
+    conf.write_text('rules_eth3="' + "\n".join(f"fwmark {n}" for n in range(1, 18)) + '"\n')
+    proc = check(conf)
     assert proc.returncode == 1
     (line,) = errors(proc)
-    assert "rules_eth3 line 1" in line and "table_eth3 is not set" in line
+    assert line.startswith("policyroute: error: rules_eth3 line 17: 'fwmark 17' ")
     assert LINE_RE.match(line), line
 
 
@@ -291,7 +304,7 @@ def test_check_usage_error_is_exit_2(check, tmp_path):
 
 def test_every_corpus_file_is_covered():
     covered = {f"good/{n}" for n in GOOD_COUNTS} | {f"bad/{n}" for n in BAD_EXPECTED} | {
-        "good/last_command_false.conf", "bad/no_action.conf", "bad/hidden_by_line_error.conf",
+        "good/last_command_false.conf", "bad/hidden_by_line_error.conf",
         "bad/bare_address.conf", "bad/not_shell.conf", "bad/exit_in_config.conf",
         "bad/invalid_table_no_action.conf"}
     present = {str(p.relative_to(CORPUS)) for p in CORPUS.rglob("*.conf")}

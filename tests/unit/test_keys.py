@@ -51,12 +51,112 @@ RULES6 = [
     ("from 2001:db8::/32 to 2001:db8:1::1 lookup 100 priority 32765",
      {"priority": 32765, "src": "2001:db8::", "srclen": 32, "dst": "2001:db8:1::1",
       "table": "100", "protocol": "201"}),
+    ("from 2001:db8::17 protocol boot priority 113",
+     {"priority": 113, "src": "2001:db8::17", "table": "254", "protocol": "3"}),
 ]
+
+# Issue 9: lines netifrc's rules_ always took, as iproute2 6.1 and a 6.18
+# kernel keep them (`ip -N -json rule show` in an `unshare -n` namespace).
+# No action is table main; a line's own protocol is kept; protocol 0 and 2
+# are not shown.
+NETIFRC_RULES = [
+    ("from 192.0.2.17 priority 100",
+     {"priority": 100, "src": "192.0.2.17", "table": "254", "protocol": "201"}),
+    ("from 192.0.2.17 protocol static priority 100",
+     {"priority": 100, "src": "192.0.2.17", "table": "254", "protocol": "4"}),
+    ("from 192.0.2.17 proto 0 priority 101",
+     {"priority": 101, "src": "192.0.2.17", "table": "254"}),
+    ("from 192.0.2.17 protocol kernel priority 102",
+     {"priority": 102, "src": "192.0.2.17", "table": "254"}),
+    ("fwmark 0x10/0 lookup 100 priority 103",
+     {"priority": 103, "src": "all", "fwmark": "0x10", "fwmask": "0", "table": "100",
+      "protocol": "201"}),
+    ("fwmark 0/0xff lookup 100 priority 104",
+     {"priority": 104, "src": "all", "fwmark": "0", "fwmask": "0xff", "table": "100",
+      "protocol": "201"}),
+    ("fwmark 0 lookup 100 priority 105",
+     {"priority": 105, "src": "all", "table": "100", "protocol": "201"}),
+    ("realms 70000 lookup 100 priority 106",
+     {"priority": 106, "src": "all", "table": "100", "flow_from": "1", "flow_to": "4464",
+      "protocol": "201"}),
+    ("tun_id 0x10 lookup 100 priority 107",
+     {"priority": 107, "src": "all", "tun_id": 16, "table": "100", "protocol": "201"}),
+    ("from all lookup local priority 108",
+     {"priority": 108, "src": "all", "table": "255", "protocol": "201"}),
+    ("from 192.0.2.17 goto 32766 priority 110",
+     {"priority": 110, "src": "192.0.2.17", "goto": 32766, "protocol": "201"}),
+    ("lookup main suppress_prefixlength 129 priority 111",
+     {"priority": 111, "src": "all", "table": "254", "suppress_prefixlen": 129,
+      "protocol": "201"}),
+    ("fwmark 0x3/0x1 lookup 100 priority 112",
+     {"priority": 112, "src": "all", "fwmark": "0x3", "fwmask": "0x1", "table": "100",
+      "protocol": "201"}),
+    ("to 203.0.113.2 6 priority 114",
+     {"priority": 114, "src": "all", "dst": "203.0.113.2", "action": "6", "protocol": "201"}),
+    ("from 192.0.2.21 realms 0x10 priority 116",
+     {"priority": 116, "src": "192.0.2.21", "table": "254", "flow_to": "16",
+      "protocol": "201"}),
+    ("from 192.0.2.22 suppress_ifgroup 0x10 priority 117",
+     {"priority": 117, "src": "192.0.2.22", "table": "254", "suppress_ifgroup": "16",
+      "protocol": "201"}),
+]
+
+# Words of newer iproute2 (dscp 6.13, flowlabel 6.15, port and dscp masks
+# 6.16), with the JSON its print_rule() writes for them (read from its
+# source: iproute2 6.1 on the test machines does not know them).
+NEWER_RULES = [
+    ("dscp 10 lookup 100 priority 120",
+     {"priority": 120, "src": "all", "table": "100", "dscp": "10", "protocol": "201"}, 4),
+    ("dscp 10/0x3f lookup 100 priority 120",
+     {"priority": 120, "src": "all", "table": "100", "dscp": "10", "dscp_mask": "0x3f",
+      "protocol": "201"}, 4),
+    ("dscp 0x2e/0x3c lookup 100 priority 121",
+     {"priority": 121, "src": "all", "table": "100", "dscp": "46", "dscp_mask": "0x3c",
+      "protocol": "201"}, 4),
+    ("flowlabel 0x1234 lookup 100 priority 122",
+     {"priority": 122, "src": "all", "table": "100", "flowlabel": "0x1234",
+      "flowlabel_mask": "0xfffff", "protocol": "201"}, 6),
+    ("flowlabel 0x1234/0xff00 lookup 100 priority 122",
+     {"priority": 122, "src": "all", "table": "100", "flowlabel": "0x1234",
+      "flowlabel_mask": "0xff00", "protocol": "201"}, 6),
+    ("ipproto tcp dport 80/0xff00 lookup 100 priority 123",
+     {"priority": 123, "src": "all", "ipproto": "ipproto-6", "dport": 80,
+      "dport_mask": "0xff00", "table": "100", "protocol": "201"}, 4),
+    ("ipproto tcp sport 80/0xffff lookup 100 priority 123",
+     {"priority": 123, "src": "all", "ipproto": "ipproto-6", "sport": 80,
+      "sport_mask": "0xffff", "table": "100", "protocol": "201"}, 4),
+]
+
+
+@pytest.mark.parametrize("line,kernel", NETIFRC_RULES, ids=[r[0] for r in NETIFRC_RULES])
+def test_netifrc_line_keys_like_the_kernel(line, kernel):
+    assert our_key(line) == (4, observe.rule_key(kernel, 4))
+
+
+@pytest.mark.parametrize("line,kernel,family", NEWER_RULES, ids=[r[0] for r in NEWER_RULES])
+def test_newer_iproute2_words_key_like_the_kernel(line, kernel, family):
+    assert our_key(line, family) == (family, observe.rule_key(kernel, family))
+
+
+def test_user_protocol_rule_is_found_and_removed_through_the_record():
+    """A rule with the line's own protocol is not ours by protocol: observe
+    reports it, diff adds it only when missing, and deletes it only when it
+    is recorded (mine) and no longer wanted."""
+    [obj] = [plan.Obj("rule", 4, plan.rule_args(
+        parse.parse_rule("from 192.0.2.17 protocol static priority 100",
+                         parse.Origin("rules_eth0", 1)), 100))]
+    kernel = {"priority": 100, "src": "192.0.2.17", "table": "254", "protocol": "4"}
+    have = [(4, observe.rule_key(kernel, 4))]
+    assert plan.diff([obj], have, [obj]) == []                 # there: nothing to do
+    assert plan.diff([obj], [], [obj]) == [plan.Op("add", obj)]
+    assert plan.diff([], have, [obj]) == [plan.Op("del", obj)]    # recorded, not wanted
+    assert plan.diff([], have, []) == []                         # someone else's: untouched
+    assert plan.removal([obj], have) == [plan.Op("del", obj)]
 
 
 def our_key(line, family=None):
     rule = parse.parse_rule(line, parse.Origin("rules_eth1_10", 1), family)
-    obj = plan.Obj("rule", rule.family, plan.rule_args(rule, rule.priority, 1024))
+    obj = plan.Obj("rule", rule.family, plan.rule_args(rule, rule.priority))
     return rule.family, obj.key
 
 
@@ -212,10 +312,15 @@ def test_observe_reads_real_answers():
         plan.Address(4, "192.0.2.18", 24, secondary=True),
         plan.Address(4, "192.0.2.40", 24, secondary=True, noprefixroute=True),
         plan.Address(6, "2001:db8:10::17", 64))
-    # only proto-201 rules are ours
-    assert seen.rule_keys == ((4, plan.key_of_args("rule", 4, (
-        "from", "192.0.2.17/32", "priority", "20000", "lookup", "1025",
-        "suppress_prefixlength", "0", "protocol", "201"))),)
+    # every rule is reported, whoever added it: the record and the plan decide
+    assert seen.rule_keys == tuple((4, plan.key_of_args("rule", 4, args)) for args in (
+        ("priority", "0", "lookup", "local"),
+        ("from", "192.0.2.17/32", "priority", "20000", "lookup", "1025",
+         "suppress_prefixlength", "0", "protocol", "201"),
+        ("priority", "32766", "lookup", "main"),
+        ("priority", "32767", "lookup", "default"))) + tuple(
+        (6, plan.key_of_args("rule", 6, args)) for args in (
+            ("priority", "0", "lookup", "local"), ("priority", "32766", "lookup", "main")))
     assert seen.defaults == ((4, 1025, "201", "eth1.10", "192.0.2.3"),
                              (4, 254, "boot", "eth1.10", "192.0.2.3"),
                              (6, 254, "boot", "eth1.10", "2001:db8:10::1"))
@@ -266,6 +371,6 @@ MISMATCHES = [
 @pytest.mark.parametrize("line,kernel,family", MISMATCHES, ids=[m[0] for m in MISMATCHES])
 def test_accepted_line_keys_like_the_kernel_rule_it_makes(line, kernel, family):
     rule = parse.parse_rule(line, parse.Origin("rules_eth1_10", 1), family)
-    ours = {k: v for k, v in plan.Obj("rule", family, plan.rule_args(rule, rule.priority, 1))
+    ours = {k: v for k, v in plan.Obj("rule", family, plan.rule_args(rule, rule.priority))
             .key if k != "protocol"}
     assert ours == dict(observe.rule_key(kernel, family))

@@ -11,7 +11,6 @@ from policyroute.errors import ConfigError, ConfigErrors
 
 CORPUS = yaml.safe_load((Path(__file__).parent / "rules_corpus.yaml").read_text())
 FIRST_LINE = {"rules": "from 192.0.2.17 lookup 100", "rules6": "from 2001:db8::17 lookup 100"}
-TABLE_ID = 1024
 
 
 def _id(case):
@@ -32,7 +31,7 @@ def test_good_line_gives_exact_ip_rule_args(case):
     rule = parse.parse_rule(case["line"], parse.Origin(f"{var}_eth1_10", 1),
                             6 if var == "rules6" else None)
     assert rule.family == case["family"]
-    args = plan.rule_args(rule, rule.priority or 500, TABLE_ID)
+    args = plan.rule_args(rule, rule.priority or 500)
     assert " ".join(args) == case["args"]
 
 
@@ -103,21 +102,27 @@ def test_tos_value_means_the_same_to_iproute2(text, value):
     # f"{v:#04x}"; observe.rule_key already reads "0x10" as 16, so compare
     # with the same hex form there.
     rule = parse.parse_rule(f"{text} lookup 100", parse.Origin("rules_x", 1))
-    args = plan.rule_args(rule, 500, TABLE_ID)
+    args = plan.rule_args(rule, 500)
     emitted = args[args.index("tos") + 1]
     assert int(emitted, 16) == value, f"ip rule add ... tos {emitted} means {int(emitted, 16):#x}"
 
 
-@pytest.mark.parametrize("text", ["uidrange 1000", "uidrange 1000-1000"])
-def test_single_uid_is_given_to_iproute2_as_a_range(text):
+def test_single_uid_is_given_to_iproute2_as_a_range():
     # Was a bug in python/policyroute/parse.py:146 (SELECTORS["uidrange"] via
     # parse_range, line 102) collapses N-N to "N", but `ip rule add uidrange
     # 1000` fails: "invalid UID range" (iproute2 wants START-END). Fix: emit
     # f"{a}-{b}" always for uidrange, and in observe.rule_key (observe.py:99-101)
     # build f"{a}-{b}" always too.
-    rule = parse.parse_rule(f"{text} lookup 100", parse.Origin("rules_x", 1))
-    args = plan.rule_args(rule, 500, TABLE_ID)
+    rule = parse.parse_rule("uidrange 1000-1000 lookup 100", parse.Origin("rules_x", 1))
+    args = plan.rule_args(rule, 500)
     assert args[args.index("uidrange") + 1] == "1000-1000"
+
+
+def test_single_uid_is_refused_as_iproute2_refuses_it():
+    # `ip rule add uidrange 1000` fails ("invalid UID range"), so netifrc's own
+    # rules_ never added such a line: refuse it before any change.
+    with pytest.raises(ConfigError, match="START-END"):
+        parse.parse_rule("uidrange 1000 lookup 100", parse.Origin("rules_x", 1))
 
 
 def test_l3mdev_with_a_table_is_refused():
@@ -165,21 +170,73 @@ def test_empty_line_is_an_error_but_blank_lines_are_dropped():
     assert [r.selector[0][0] for r in cfg.rules] == ["from", "fwmark"]
 
 
-def test_rule_without_action_needs_table():
-    with pytest.raises(ConfigErrors) as info:
-        parse.parse_interface("eth1.10", rules="from 192.0.2.17 lookup 100\nfrom 192.0.2.18",
-                              rules6="from 2001:db8::17")
-    assert info.value.lines() == [
-        "rules_eth1_10 line 2: 'from 192.0.2.18' has no action (lookup, goto, blackhole ...) "
-        "and table_eth1_10 is not set",
-        "rules6_eth1_10 line 1: 'from 2001:db8::17' has no action (lookup, goto, blackhole ...) "
-        "and table_eth1_10 is not set",
-    ]
+# Issue 9: a rules_ line means what `ip rule add LINE` means. Without an
+# action iproute2 fills in table main, and so did netifrc's rules_ for
+# ever; it used to be an error here without table_ ("has no action ...
+# and table_X is not set"), which stopped net.X on boxes whose conf.d/net
+# predates the package, and looked up table_ with it.
+
+@pytest.mark.parametrize("table", [None, "e1v10"])
+def test_rule_without_action_looks_up_main(table):
+    cfg = parse.parse_interface("eth1.10", table=table,
+                                rules="from 192.0.2.17 lookup 100\nfrom 192.0.2.18 priority 100",
+                                rules6="from 2001:db8::17")
+    assert [r.action for r in cfg.rules] == [("lookup", "100"), ("lookup", "main"),
+                                             ("lookup", "main")]
 
 
-def test_rule_without_action_is_fine_with_table():
-    cfg = parse.parse_interface("eth1.10", table="e1v10", rules="from 192.0.2.18")
-    assert cfg.rules[0].action is None
+def test_netifrc_example_without_table_parses():
+    cfg = parse.parse_interface("eth0.10", rules="from 192.0.2.16 priority 100")
+    [rule] = cfg.rules
+    assert cfg.table is None
+    assert plan.rule_args(rule, rule.priority) == (
+        "from", "192.0.2.16/32", "priority", "100", "lookup", "main", "protocol", "201")
+
+
+def test_protocol_of_the_line_is_kept():
+    o = parse.Origin("rules_x", 1)
+    assert parse.parse_rule("from 192.0.2.17", o).protocol is None
+    for text, number in (("protocol static", "4"), ("proto 4", "4"), ("protocol 0x4", "4"),
+                         ("prot boot", "3"), ("protocol policyroute", "201")):
+        rule = parse.parse_rule(f"from 192.0.2.17 {text}", o)
+        assert rule.protocol == number, text
+        assert plan.rule_args(rule, 7)[-2:] == ("protocol", number)
+
+
+def test_every_ip_rule_keyword_of_iproute2_is_read():
+    """The words iprule_modify() knows (iproute2 6.16), each with a value."""
+    o = parse.Origin("rules6_x", 1)
+    line = ("not from 2001:db8::/32 to 2001:db8:1::/48 priority 100 tos 0x10 fwmark 7/0xff "
+            "realms 3/4 protocol static tun_id 9 lookup 100 suppress_prefixlength 0 "
+            "suppress_ifgroup 1 iif lo oif eth0 uidrange 1-2 ipproto udp sport 53 "
+            "dport 1000-2000 dscp 3 flowlabel 0x5")
+    rule = parse.parse_rule(line, o, 6)
+    words = {k for k, _v in rule.selector} | {k for k, _v in rule.modifiers}
+    assert words == {"not", "from", "to", "tos", "fwmark", "realms", "tun_id",
+                     "suppress_prefixlength", "suppress_ifgroup", "iif", "oif", "uidrange",
+                     "ipproto", "sport", "dport", "dscp", "flowlabel"}
+    assert (rule.priority, rule.action, rule.protocol) == (100, ("lookup", "100"), "4")
+    for action in ("goto 200", "nop", "blackhole", "unreachable", "prohibit", "type blackhole"):
+        assert parse.parse_rule(f"from 2001:db8::1 {action}", o, 6).action[0] in action
+
+
+@pytest.mark.parametrize("word,keyword", [
+    ("p", "priority"), ("pref", "priority"), ("prio", "priority"), ("o", "priority"),
+    ("pro", "protocol"), ("t", "tun_id"), ("ta", "lookup"), ("tab", "lookup"),
+    ("d", "tos"), ("dsf", "tos"), ("dev", "iif"), ("r", "realms"),
+    ("s", "suppress_prefixlength"), ("suppress_i", "suppress_ifgroup"),
+    ("sup_pl", "suppress_prefixlength"), ("sup_group", "suppress_ifgroup"),
+    ("m", "nat"), ("fr", None), ("lo", None), ("de", None), ("src", None)])
+def test_words_are_matched_in_iproute2s_order(word, keyword):
+    assert parse.word_of(word, parse.KEYWORDS) == keyword
+
+
+@pytest.mark.parametrize("word,kind", [
+    ("g", "goto"), ("n", "nop"), ("bl", "blackhole"), ("b", "broadcast"),
+    ("u", "unreachable"), ("uni", "unicast"), ("proh", "prohibit"), ("h", "help"),
+    ("throw", "throw"), ("thr", None)])
+def test_action_words_are_matched_in_iproute2s_order(word, kind):
+    assert parse.word_of(word, parse.TYPES) == kind
 
 
 def test_more_than_sixteen_unnumbered_lines_is_an_error():

@@ -63,7 +63,7 @@ def test_seed_with_user_rules(seed_registry, seed_observed):
                                 rules6="to 2001:db8:1::/48 lookup main")
     want = plan.desired(cfg, 1024, seed_registry, seed_observed)
     assert want == [ROUTE4, ROUTE6, DEFAULT4, DEFAULT6] + [
-        R(4, "fwmark", "0x7/0xffffffff", "priority", "10000", "lookup", "1024", *P),
+        R(4, "fwmark", "0x7/0xffffffff", "priority", "10000", "lookup", "254", *P),
         R(4, "from", "192.0.2.17/32", "priority", "50", "lookup", "100", *P),
         R(6, "to", "2001:db8:1::/48", "priority", "10001", "lookup", "254", *P),
     ] + SEED_RULES
@@ -85,6 +85,23 @@ def test_no_table_means_user_rules_only(seed_registry, seed_observed):
     assert [o.kind for o in want] == ["rule"]
     assert want[0].args == ("fwmark", "0x7/0xffffffff", "priority", str(10000 + 48 * 16),
                             "lookup", "100", *P)
+
+
+def test_netifrc_rules_without_table_look_up_main_in_written_order(seed_registry,
+                                                                   seed_observed):
+    """Issue 9: netifrc's own rules_ (no table_, no action) keep their meaning:
+    lookup main, the line's own priority or, without one, increasing ones in
+    the order written (netifrc alone stacks them in reverse)."""
+    cfg = parse.parse_interface("eth1.10", rules="from 192.0.2.17 priority 100\n"
+                                                 "to 198.51.100.0/24\nfwmark 7 protocol static",
+                                rules6="from 2001:db8:10::17 lookup hundred")
+    base = 10000 + 48 * 16
+    assert plan.desired(cfg, None, seed_registry, seed_observed) == [
+        R(4, "from", "192.0.2.17/32", "priority", "100", "lookup", "254", *P),
+        R(4, "to", "198.51.100.0/24", "priority", str(base), "lookup", "254", *P),
+        R(4, "fwmark", "0x7/0xffffffff", "priority", str(base + 1), "lookup", "254",
+          "protocol", "4"),
+        R(6, "from", "2001:db8:10::17/128", "priority", str(base + 2), "lookup", "100", *P)]
 
 
 def test_default_copied_only_when_the_table_has_none_of_its_own(seed_cfg, seed_registry):

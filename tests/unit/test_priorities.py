@@ -101,7 +101,7 @@ def test_same_config_same_numbers_whatever_order_interfaces_start(tmp_path, orde
     rules = _desired_priorities(cfg, 1024, registry, observed)
     assert (4, ("from", "192.0.2.17/32", "priority", "10000", "lookup", "1025",
                 "protocol", "201")) in rules
-    assert (4, ("fwmark", "0x7/0xffffffff", "priority", "10001", "lookup", "1024",
+    assert (4, ("fwmark", "0x7/0xffffffff", "priority", "10001", "lookup", "254",
                 "protocol", "201")) in rules
 
 
