@@ -18,6 +18,7 @@ configuration gives the same priorities whatever order interfaces start in.
 # Marks every rule and route we add; named "policyroute" by the rt_protos.d
 # file packaging/rt_protos.conf installs.
 PROTO = 201
+PROTO_NAME = "policyroute"
 
 # Table numbers handed to names iproute2 does not know yet.
 TABLE_FIRST = 1024

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +80,24 @@ def host_guard():
     after = host_snapshot()
     changed = sorted(k for k in before if before[k] != after[k])
     assert not changed, f"host state changed: {changed}"
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def module_path(tmp_path_factory) -> Path:
+    """The module as `make install` writes it (helper path fixed in).
+
+    POLICYROUTE_MODULE points at an already installed module instead, so
+    this tier can test an installed tree (e.g. /lib/netifrc/net).
+    """
+    given = os.environ.get("POLICYROUTE_MODULE")
+    if given:
+        return Path(given)
+    root = tmp_path_factory.mktemp("installed")
+    subprocess.run(["make", "-s", "-C", str(REPO), "install", "DESTDIR=",
+                    f"PREFIX={root}/usr", f"MODULEDIR={root}/lib/netifrc/net",
+                    f"IPROUTE2DIR={root}/etc/iproute2", "PYTHON=/usr/bin/python3"],
+                   check=True, capture_output=True)
+    return root / "lib/netifrc/net/policyroute.sh"

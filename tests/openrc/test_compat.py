@@ -26,7 +26,6 @@ import pytest
 import yaml
 
 from .harness import World
-from .test_module import module_path  # noqa: F401  (session fixture: make install)
 
 pytestmark = [pytest.mark.root, pytest.mark.usefixtures("host_guard")]
 

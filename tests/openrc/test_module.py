@@ -5,9 +5,7 @@ and parallel starts. Runs once per /bin/sh: bash, dash, busybox."""
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,28 +15,9 @@ from .harness import World
 
 pytestmark = [pytest.mark.root, pytest.mark.usefixtures("host_guard")]
 
-REPO = Path(__file__).resolve().parents[2]
 SPEC = yaml.safe_load((Path(__file__).with_name("scenarios.yaml")).read_text())
 SEED = SPEC["seed"]
 PROTO = "201"
-
-
-@pytest.fixture(scope="session")
-def module_path(tmp_path_factory) -> Path:
-    """The module as `make install` writes it (helper path fixed in).
-
-    POLICYROUTE_MODULE points at an already installed module instead, so
-    this tier can test an installed tree (e.g. /lib/netifrc/net).
-    """
-    given = os.environ.get("POLICYROUTE_MODULE")
-    if given:
-        return Path(given)
-    root = tmp_path_factory.mktemp("installed")
-    subprocess.run(["make", "-s", "-C", str(REPO), "install", "DESTDIR=",
-                    f"PREFIX={root}/usr", f"MODULEDIR={root}/lib/netifrc/net",
-                    f"IPROUTE2DIR={root}/etc/iproute2", "PYTHON=/usr/bin/python3"],
-                   check=True, capture_output=True)
-    return root / "lib/netifrc/net/policyroute.sh"
 
 
 @pytest.fixture
@@ -220,7 +199,7 @@ def test_bad_input_fails_start_and_changes_nothing(world, module_path, case):
     world.install_module(module_path)
     world.veth("eth1.10")
     conf = 'config_eth1_10="192.0.2.17/24"\n'
-    if not case.get("no_table") and case["var"] != "table_eth1_10":
+    if case["var"] != "table_eth1_10":
         conf += 'table_eth1_10="e1v10"\n'
     value = case["value"].replace("'", "'\\''")
     conf += f"{case['var']}='{value}'\n"
