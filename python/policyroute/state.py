@@ -40,22 +40,42 @@ class Record:
 
     @classmethod
     def from_json(cls, text):
+        """The record, or ValueError naming what is wrong with it: a record
+        is input, checked like configuration."""
         d = json.loads(text)
-        if not isinstance(d, dict):
-            raise ValueError("not a JSON object")
+        _check(isinstance(d, dict), "not a JSON object")
         if d.get("version") != VERSION:
             raise StateError(f"record version {d.get('version')} is not {VERSION}")
-        objs = [Obj(o["kind"], int(o["family"]), tuple(o["args"])) for o in d["objects"]]
-        inputs = d.get("inputs", {})
-        if not isinstance(inputs, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in inputs.items()):
-            raise ValueError("inputs is not a map of strings")
-        moved = d.get("moved", [])
-        if not all(isinstance(m, list) and len(m) == 2 and all(isinstance(x, str) for x in m)
-                   for m in moved):
-            raise ValueError("moved is not a list of [address, interface]")
+        _check(isinstance(d["iface"], str), "iface is not a string")
+        for k in ("netns", "table_name"):
+            _check(d.get(k) is None or isinstance(d[k], str), f"{k} is not a string")
+        _check(d.get("table") is None or type(d["table"]) is int, "table is not a number")
+        objects, sysctls = d["objects"], d.get("sysctls", [])
+        _check(isinstance(objects, list) and all(
+            isinstance(o, dict) and o.get("kind") in ("rule", "route")
+            and str(o.get("family")) in ("4", "6") and _strings(o.get("args"))
+            for o in objects), "objects are not [{kind, family, args}]")
+        _check(isinstance(sysctls, list) and all(_strings(s, 3) for s in sysctls),
+               "sysctls are not [key, old, new] triples")
+        inputs, moved = d.get("inputs", {}), d.get("moved", [])
+        _check(isinstance(inputs, dict) and _strings(list(inputs) + list(inputs.values())),
+               "inputs is not a map of strings")
+        _check(isinstance(moved, list) and all(_strings(m, 2) for m in moved),
+               "moved is not a list of [address, interface]")
+        objs = [Obj(o["kind"], int(o["family"]), tuple(o["args"])) for o in objects]
         return cls(d["iface"], d.get("netns"), d.get("table"), d.get("table_name"),
-                   objs, [list(s) for s in d.get("sysctls", [])], inputs, moved)
+                   objs, [list(s) for s in sysctls], inputs, moved)
+
+
+def _check(ok, what):
+    if not ok:
+        raise ValueError(what)
+
+
+def _strings(value, length=None):
+    """A list of strings (of that length, if given)."""
+    return isinstance(value, list) and all(isinstance(x, str) for x in value) \
+        and (length is None or len(value) == length)
 
 
 class Store:

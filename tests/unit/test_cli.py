@@ -209,7 +209,7 @@ def test_record_of_wrong_shape_is_one_line_exit_4(capsys, isolated, tmp_path, mo
     monkeypatch.setattr(kernel, "IP", str(fake_ip(tmp_path, EMPTY_ANSWERS)))
     code, _out, err = run(capsys, *argv, "--config", str(tmp_path / "absent"))
     assert code == 4
-    one_error_line(err, code)
+    one_error_line(err, code, "unreadable record (sysctls are not [key, old, new] triples)")
 
 
 @pytest.mark.parametrize("name,content", [

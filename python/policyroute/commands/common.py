@@ -28,10 +28,13 @@ def unit_from_args(args):
     return parse.parse_unit(args.iface, inputs, args.netns or None)
 
 
+def add_config_option(p, text="netifrc configuration"):
+    p.add_argument("--config", default=DEFAULT_CONFIG, help=f"{text} (default {DEFAULT_CONFIG})")
+
+
 def add_config(p):
     p.add_argument("iface", metavar="IFACE")
-    p.add_argument("--config", default=DEFAULT_CONFIG,
-                   help=f"netifrc configuration (default {DEFAULT_CONFIG})")
+    add_config_option(p)
 
 
 def unit_from_file(path, iface, store=None):

@@ -12,15 +12,14 @@ from ..errors import EXIT_DRIFT, StateError, UsageError
 from ..kernel import in_netns
 from ..parse import parse_interface, parse_unit, shell_var
 from ..status import has_drift, status
-from .common import DEFAULT_CONFIG
+from .common import add_config_option
 
 WIDTH = 80
 
 
 def add_arguments(p):
     p.add_argument("iface", nargs="?", metavar="IFACE")
-    p.add_argument("--config", default=DEFAULT_CONFIG,
-                   help=f"compare with this configuration (default {DEFAULT_CONFIG})")
+    add_config_option(p, "compare with this configuration")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="JSON on stdout")
     fmt.add_argument("--yaml", action="store_true", help="YAML on stdout")

@@ -4,14 +4,13 @@ keepalived). Idempotent; removes nothing policyroute did not add."""
 from .. import engine
 from ..errors import UsageError
 from ..kernel import in_netns
-from .common import DEFAULT_CONFIG, sibling_tables, unit_from_file
+from .common import add_config_option, sibling_tables, unit_from_file
 
 
 def add_arguments(p):
     p.add_argument("iface", nargs="?", metavar="IFACE")
     p.add_argument("--all", action="store_true", help="every interface with a record")
-    p.add_argument("--config", default=DEFAULT_CONFIG,
-                   help=f"netifrc configuration (default {DEFAULT_CONFIG})")
+    add_config_option(p)
 
 
 def run(args, ctx):
