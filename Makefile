@@ -3,7 +3,11 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
-DEBS := openrc busybox iproute2 procps dash scdoc
+# python3-pyroute2: the follower on the system python3 (the OpenRC tier runs
+# the installed helper there); radvd, dnsmasq-base, dhcpcd-base: the daemons
+# the namespace tier brings addresses with.
+DEBS := openrc busybox iproute2 procps dash scdoc python3-pyroute2 radvd dnsmasq-base \
+	dhcpcd-base
 STAMP := $(VENV)/.installed
 
 .PHONY: all bootstrap debs test test-unit test-netns test-openrc demo bench lint clean \

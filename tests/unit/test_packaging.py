@@ -140,7 +140,8 @@ def test_ebuild_metadata_and_dependencies(ebuild):
     assert "EAPI=8" in text and "DISTUTILS_USE_PEP517=setuptools" in text
     assert subprocess.run(["bash", "-n", str(EBUILD_DIR / ebuild)]).returncode == 0
     v = ebuild_vars(ebuild, "RDEPEND", "BDEPEND", "LICENSE")
-    assert v["RDEPEND"].split() == ["net-misc/netifrc", "sys-apps/iproute2"]
+    assert v["RDEPEND"].split() == ["dev-python/pyroute2[python_targets_x(-)]", "net-misc/netifrc",
+                                    "sys-apps/iproute2"]
     # What the unit tier runs: every /bin/sh the module must parse under,
     # shellcheck, the YAML corpus; scdoc for the man pages.
     test = re.search(r"test\?\s*\((.*)\)", v["BDEPEND"], re.S).group(1).split()

@@ -18,7 +18,9 @@ LICENSE="BSD-2"
 SLOT="0"
 KEYWORDS="~amd64 ~arm64"
 
+# pyroute2: the follower's kernel events (addresses, carrier, routes).
 RDEPEND="
+	dev-python/pyroute2[${PYTHON_USEDEP}]
 	net-misc/netifrc
 	sys-apps/iproute2
 "
