@@ -298,7 +298,7 @@ def settle(paths, runner, sysctl, netns=None, names=None, announce=None):
     store = paths.store()
     problems, moves = [], []
     with store.locked(netns):
-        records = store.in_netns(netns)
+        records = store.in_netns(netns, problems)
         units = {}
         for name, record in records.items():
             try:

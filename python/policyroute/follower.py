@@ -29,10 +29,13 @@ import subprocess
 import sys
 import time
 
+from .kernel import NETNS_RUN_DIR
+
 QUIET = 0.01            # a burst ends after this long without an event
 BURST = 0.2             # ... or after this long in all
 IDLE = 5.0              # look at the records now and then, events or not
 RESPAWN_FIRST, RESPAWN_MAX = 0.1, 5.0
+RESPAWN_QUICK, RESPAWN_LIMIT = 10.0, 10   # this many deaths, each this soon: give up
 EX_UNAVAILABLE = 69     # no netlink library: restarting would not help
 LOG_MAX = 1 << 20
 PR_SET_PDEATHSIG = 1
@@ -123,7 +126,9 @@ def release(paths, netns=None):
         pid = running(paths, netns)
         if pid:
             _terminate(pid)
-        _unlink(_files(paths, netns)[0])
+        pid_file, log_file, _lock = _files(paths, netns)
+        _unlink(pid_file)
+        _unlink(log_file)           # the log lives as long as the follower
         return True
     finally:
         os.close(fd)
@@ -195,7 +200,7 @@ def supervise(paths, netns=None):
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    delay = RESPAWN_FIRST
+    delay, quick = RESPAWN_FIRST, 0
     try:
         while not stopping:
             began = time.monotonic()
@@ -204,7 +209,14 @@ def supervise(paths, netns=None):
             rc = child[0].wait()
             if stopping or rc in (0, EX_UNAVAILABLE):
                 break
-            delay = RESPAWN_FIRST if time.monotonic() - began > 10 else min(delay * 2, RESPAWN_MAX)
+            if time.monotonic() - began > RESPAWN_QUICK:
+                delay, quick = RESPAWN_FIRST, 0
+            else:
+                delay, quick = min(delay * 2, RESPAWN_MAX), quick + 1
+            if quick >= RESPAWN_LIMIT:
+                log(f"worker ended with {_status(rc)} {quick} times in a row; giving up "
+                    "until the next start")
+                break
             log(f"worker ended with {_status(rc)}; starting it again in {delay:.1f} s")
             time.sleep(delay)
     finally:
@@ -237,17 +249,29 @@ def work(paths, runner, sysctl, netns=None):
         log("pyroute2 is not installed: addresses are not followed at runtime")
         return EX_UNAVAILABLE
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    store = paths.store()
+    store, home = paths.store(), _netns_id()
     with IPRSocket() as ipr:      # select-compatible: no reader of its own
         ipr.bind(groups=GROUPS)
         names = None                            # the first pass: everything
-        while store.in_netns(netns):
+        while store.in_netns(netns, []):
+            if netns and _netns_id(os.path.join(NETNS_RUN_DIR, netns)) != home:
+                log(f"netns {netns} was deleted")
+                return 0
             if names is None or names:
                 for problem in engine.settle(paths, runner, sysctl, netns, names):
                     log(problem)
             names = wait(ipr)
     log("no interface is managed here any more")
     return 0
+
+
+def _netns_id(path="/proc/self/ns/net"):
+    """(device, inode) of a network namespace, None when it is gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def wait(ipr):

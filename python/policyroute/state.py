@@ -116,8 +116,11 @@ class Store:
         finally:
             os.close(fd)
 
-    def in_netns(self, netns=None):
-        """The records of one namespace's interfaces, by interface name."""
+    def in_netns(self, netns=None, problems=None):
+        """The records of one namespace's interfaces, by interface name.
+        With a ``problems`` list, an unreadable record is reported there
+        and left out instead of raising (the follower keeps following the
+        others)."""
         out = {}
         folder = self.folder(netns)
         try:
@@ -125,7 +128,13 @@ class Store:
         except FileNotFoundError:
             return out
         for name in names:
-            record = self.load(name[:-len(".json")], netns)
+            try:
+                record = self.load(name[:-len(".json")], netns)
+            except StateError as e:
+                if problems is None:
+                    raise
+                problems.append(str(e))
+                continue
             if record is not None:
                 out[record.iface] = record
         return out

@@ -213,7 +213,8 @@ def test_up_then_show_human_json_yaml(box):
     assert isinstance(data, list) and len(data) == 1
     (item,) = data
     assert set(item) == {"iface", "netns", "table", "addresses", "rules", "routes",
-                         "sysctls", "drift"}
+                         "sysctls", "drift", "moved", "follower"}
+    assert item["moved"] == [] and item["follower"] > 1
     assert (item["iface"], item["netns"]) == (IFACE, box.ns)
     assert item["table"] == {"id": 1024, "name": "e1v10"}
     assert item["addresses"] == ["192.0.2.17/24", "2001:db8:10::17/64"]
@@ -442,6 +443,7 @@ def test_version_and_top_help():
 
 
 def test_no_color_changes_nothing_and_there_is_no_ansi(box):
+    box.follow = "no"           # keep the drift below for show to print
     up(box)
     box.ip("addr", "add", "192.0.2.18/24", "dev", IFACE)       # show has drift to print
     runs = [("show", "--config", str(box.conf)), ("show", "--yaml", "--config", str(box.conf)),

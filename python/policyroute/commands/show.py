@@ -11,6 +11,7 @@ from ..confd import interface_values, read_config
 from ..errors import EXIT_DRIFT, StateError, UsageError
 from ..kernel import in_netns
 from ..parse import parse_interface, parse_unit, shell_var
+from .. import follower
 from ..status import has_drift, status
 from .common import add_config_option
 
@@ -37,7 +38,10 @@ def run(args, ctx):
     for record in records:
         cfg = _config(variables, record)
         with in_netns(record.netns):
-            items.append(status(record, cfg, ctx.paths, ctx.runner, ctx.runner.sysctl_read))
+            item = status(record, cfg, ctx.paths, ctx.runner, ctx.runner.sysctl_read)
+        item["moved"] = [{"address": a, "to": to} for a, to in record.moved]
+        item["follower"] = follower.running(ctx.paths, record.netns)
+        items.append(item)
     _print(items, args, yaml)
     return EXIT_DRIFT if any(has_drift(i) for i in items) else 0
 
@@ -83,7 +87,10 @@ def human(item):
     where = f" in netns {item['netns']}" if item["netns"] else ""
     state = "DRIFT" if has_drift(item) else "in sync"
     out = [f"{item['iface']}{where}: table {table}, {state}"]
+    out += _field("follower", [f"running (pid {item['follower']})" if item["follower"]
+                               else "NOT RUNNING: addresses are not followed (follow.log)"])
     out += _field("addresses", [" ".join(item["addresses"]) or "none"])
+    out += _field("lent", [f"{m['address']} to {m['to']} (failover)" for m in item["moved"]])
     out += _field("rules", item["rules"] or ["none"])
     out += _field("routes", item["routes"] or ["none"])
     out += _field("sysctls", [f"{s['key']}: {s['before']} -> {s['set']}"
