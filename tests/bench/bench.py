@@ -6,7 +6,11 @@
 * the helper's peak memory (max RSS);
 * rules after 20 restarts, and after 20 starts without a stop;
 * rc-service net.X start with and without the module (real OpenRC,
-  project harness), 4 addresses.
+  project harness), 4 addresses;
+* the follower's reaction, timed from the kernel's own events: an address
+  added -> its last rule in the kernel, and carrier lost or back -> the
+  alias's gratuitous ARP on the wire from its new link; median and p99
+  over 200 events each, beside the ip -batch of the same changes.
 
 Run as root: `make bench` (or .venv/bin/python tests/bench/bench.py).
 Everything happens in namespaces made and removed here.
@@ -141,6 +145,145 @@ def openrc_figures(module):
     return out
 
 
+REACTIONS = int(os.environ.get("BENCH_REACTIONS", "200"))
+
+
+def follower_figures(helper, tmp):
+    """The follower's reaction times (ms): {kind: (median, p99, floor)}."""
+    env = dict(os.environ, POLICYROUTE_STATE_DIR=f"{tmp}/runf",
+               POLICYROUTE_IPROUTE2_DIR=f"{tmp}/etcf")
+    ns = f"prbench-{uuid.uuid4().hex[:8]}"
+    ip = ["ip", "-n", ns]
+    sh("ip", "netns", "add", ns)
+    try:
+        for n, (link, peer) in enumerate((("eth0.10", "sw0"), ("eth1.10", "sw1"))):
+            sh(*ip, "link", "add", link, "type", "veth", "peer", "name", peer)
+            for end in (link, peer):
+                sh(*ip, "link", "set", end, "up")
+            sh(*ip, "address", "add", f"192.0.2.{16 + n}/24", "dev", link)
+        for link, other, table in (("eth0.10", "eth1.10", "e0v10"), ("eth1.10", "eth0.10", "e1v10")):
+            args = [link, "--netns", ns, "--table", table, "--failover", other,
+                    "--configured", f"192.0.2.{16 + (link == 'eth1.10')}/24"]
+            sh(str(helper), "pre-start", *args, env=env)
+            sh(str(helper), "post-start", *args, env=env)
+        sys.path.insert(0, str(REPO / "python"))
+        from policyroute.kernel import in_netns
+        with in_netns(ns):
+            added, floor_add = _address_reactions(ns)
+            moved = _carrier_reactions(ns)
+        floor_move = [timed([*ip, "-batch", "-"], stdin=_move_lines(a, b)) for a, b in
+                      [("eth1.10", "eth0.10"), ("eth0.10", "eth1.10")] * 10]
+        for link in ("eth0.10", "eth1.10"):
+            sh(str(helper), "stop", link, "--netns", ns, env=env)
+        return {"address added -> rules": (*_median_p99(added), median_ms(floor_add)),
+                "carrier lost/back -> moved, announced": (*_median_p99(moved),
+                                                          median_ms(floor_move))}
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def _median_p99(samples):
+    ordered = sorted(samples)
+    return (statistics.median(ordered) * 1000,
+            ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000)
+
+
+def _move_lines(src, dst):
+    """What a move of one alias asks of the kernel, as one ip -batch."""
+    return "".join(f"{line}\n" for line in (
+        f"address add 192.0.2.200/24 dev {dst} broadcast +",
+        f"address del 192.0.2.200/24 dev {src}",
+        "rule add from 192.0.2.200 priority 20090 lookup 1024 suppress_prefixlength 0",
+        "rule add from 192.0.2.200 priority 21090 lookup main suppress_prefixlength 0",
+        "rule add from 192.0.2.200 priority 22090 lookup 1024",
+        "rule del priority 20090", "rule del priority 21090", "rule del priority 22090"))
+
+
+def _stream(sock, timeout=10.0):
+    """(time read, message) of every netlink message, in order."""
+    import select
+    while True:
+        if not select.select([sock], [], [], timeout)[0]:
+            raise RuntimeError("bench: the follower did not react in 10 s")
+        now = time.perf_counter()
+        for msg in sock.get():
+            yield now, msg
+
+
+def _first(stream, pred):
+    return next(t for t, msg in stream if pred(msg))
+
+
+def _address_reactions(ns):
+    """An alias added by hand: its NEWADDR event -> the third of its
+    rules (guard on) in the kernel. Then deleted, and its rules gone."""
+    from pyroute2 import IPRSocket
+    groups = 0x10 | 0x80                       # RTMGRP_IPV4_IFADDR, RTNLGRP_IPV4_RULE
+    out, floor = [], []
+    with IPRSocket() as sock:
+        sock.bind(groups=groups)
+        stream = _stream(sock)
+        for _ in range(REACTIONS):
+            seen = []
+
+            def third_rule(msg, event):
+                if msg.get("event") == event and msg.get_attr("FRA_SRC") == "192.0.2.100":
+                    seen.append(msg)
+                return len(seen) == 3
+            sh("ip", "address", "add", "192.0.2.100/24", "dev", "eth1.10")
+            t0 = _first(stream, lambda m: m.get("event") == "RTM_NEWADDR")
+            out.append(_first(stream, lambda m: third_rule(m, "RTM_NEWRULE")) - t0)
+            seen.clear()
+            sh("ip", "address", "del", "192.0.2.100/24", "dev", "eth1.10")
+            _first(stream, lambda m: third_rule(m, "RTM_DELRULE"))
+            lines = "".join(f"rule add from 192.0.2.101 priority {p} lookup 1024\n"
+                            for p in (20090, 21090, 22090))
+            floor.append(timed(["ip", "-batch", "-"], stdin=lines))
+            sh("ip", "-batch", "-", input=lines.replace(" add ", " del "))
+    return out, floor
+
+
+def _carrier_reactions(ns):
+    """Carrier of eth1.10 lost (or back): the kernel's NEWLINK event ->
+    the alias's gratuitous ARP leaving by its new link."""
+    import socket
+    from pyroute2 import IPRSocket
+    sh("ip", "address", "add", "192.0.2.200/24", "dev", "eth1.10")
+    alias = socket.inet_aton("192.0.2.200")
+    out = []
+    with IPRSocket() as sock, \
+            socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806)) as arp:
+        sock.bind(groups=0x1)                 # RTMGRP_LINK
+        arp.setblocking(False)
+        stream = _stream(sock)
+        for n in range(REACTIONS):
+            up = n % 2 == 1
+            peer = "sw0" if not up else "sw1"     # where the announcement arrives
+            sh("ip", "link", "set", "sw1", "up" if up else "down")
+            t0 = _first(stream, lambda m: m.get("event") == "RTM_NEWLINK"
+                        and m.get_attr("IFLA_IFNAME") == "eth1.10"
+                        and m.get_attr("IFLA_CARRIER") == int(up))
+            out.append(_garp(arp, alias, peer) - t0)
+    return out
+
+
+def _garp(arp, alias, peer, timeout=10.0):
+    import select
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if not select.select([arp], [], [], end - time.monotonic())[0]:
+            break
+        while True:
+            try:
+                frame, where = arp.recvfrom(2048)
+            except BlockingIOError:
+                break
+            # ARP payload at 14: sender IP at 28..32, target IP at 38..42
+            if where[0] == peer and frame[28:32] == alias and frame[38:42] == alias:
+                return time.perf_counter()
+    raise RuntimeError("bench: no announcement in 10 s")
+
+
 def main():
     if os.geteuid() != 0:
         sys.exit("bench: needs root (network namespaces)")
@@ -150,6 +293,7 @@ def main():
         rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         once, restarted, zapped, after = restart_figures(helper, tmp)
         rc = openrc_figures(module)
+        follow = follower_figures(helper, tmp)
     print(f"policyroute benchmark, median of {RUNS} runs, ms")
     print(f"{'addresses':>10} {'ip ops':>7} {'post-start':>11} {'stop':>7} "
           f"{'python3 -c':>11} {'ip -batch':>10} {'start/(py+batch)':>17}")
@@ -162,6 +306,10 @@ def main():
           f"after 20 more starts without stop {zapped}, after stop {after}")
     print(f"rc-service net.eth1.10 start (4 addresses): without module {rc['without']:.1f} ms, "
           f"with module {rc['with']:.1f} ms, ratio {rc['with'] / rc['without']:.2f}x")
+    print(f"follower reaction over {REACTIONS} events each, from the kernel's event, ms:")
+    print(f"{'':>40} {'median':>7} {'p99':>7} {'ip -batch':>10} {'median/batch':>13}")
+    for kind, (median, p99, floor) in follow.items():
+        print(f"{kind:>40} {median:>7.1f} {p99:>7.1f} {floor:>10.1f} {median / floor:>12.1f}x")
 
 
 if __name__ == "__main__":
