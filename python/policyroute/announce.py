@@ -45,13 +45,23 @@ def na_message(mac, address):
     return struct.pack("!BBHI16s", 136, 0, 0, NA_OVERRIDE, target) + option
 
 
+_packet = []
+
+
+def _packet_socket():
+    """One send-only packet socket (protocol 0: it receives nothing) for
+    the process's life: closing one waits for an RCU grace period in the
+    kernel, 15-20 ms that a move would otherwise pay each time."""
+    if not _packet:
+        _packet.append(socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0))
+    return _packet[0]
+
+
 def send(iface, family, address):
     """One announcement of ``address`` on ``iface``."""
     mac = mac_of(iface)
     if family == 4:
-        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP)) as s:
-            s.bind((iface, ETH_P_ARP))
-            s.send(garp_frame(mac, address))
+        _packet_socket().sendto(garp_frame(mac, address), (iface, ETH_P_ARP))
         return
     index = socket.if_nametoindex(iface)
     with socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) as s:

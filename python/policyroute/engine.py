@@ -318,6 +318,8 @@ def settle(paths, runner, sysctl, netns=None, names=None, announce=None):
                 done.append(move)
             except KernelError as e:
                 problems.append(f"{move.addr.cidr} {move.src} -> {move.dst}: {e}")
+                continue
+            problems += _announce(move.dst, move.addr, announce)
         todo = set(units) if names is None else set(names) & set(units)
         todo |= {n for m in done for n in (m.src, m.dst) if n in units}
         # Where addresses arrive first, then where they left: rules exist
@@ -330,16 +332,21 @@ def settle(paths, runner, sysctl, netns=None, names=None, announce=None):
                 converge(units[name], paths, runner, sysctl)
             except PolicyRouteError as e:
                 problems.append(f"{name}: {e}")
-    for move in done:
-        try:
-            (announce or announcer)(move.dst, move.addr.family, move.addr.local)
-        except OSError as e:
-            problems.append(f"announce {move.addr.local} on {move.dst}: {e.strerror or e}")
     return problems
 
 
+def _announce(iface, addr, announce=None):
+    """Tell the neighbours at once, before the rules follow: incoming
+    traffic is what a dead link loses first. Problems, as lines."""
+    try:
+        (announce or announcer)(iface, addr.family, addr.local)
+    except OSError as e:
+        return [f"announce {addr.local} on {iface}: {e.strerror or e}"]
+    return []
+
+
 def announcer(iface, family, address):
-    from .announce import send
+    from .announce import send          # off the start path
     send(iface, family, address)
 
 
@@ -365,10 +372,12 @@ def move(paths, runner, sysctl, cidr, to, netns=None, announce=None):
                 record.moved = [m for m in record.moved if m[0] != cidr]
                 store.save(record)
         move_address(runner, failover.Move(addr, src, to, None))
+        problems = _announce(to, addr, announce)
         _converge_record(records[to], paths, runner, sysctl)
         if src in records:
             _converge_record(records[src], paths, runner, sysctl)
-    (announce or announcer)(to, addr.family, addr.local)
+    if problems:
+        raise StateError(problems[0])
     return src
 
 

@@ -21,6 +21,7 @@ Both log to ``follow.log`` beside the records.
 """
 
 import ctypes
+import importlib
 import os
 import select
 import signal
@@ -243,6 +244,7 @@ def _die_with_parent():
 def work(paths, runner, sysctl, netns=None):
     """Subscribe, settle everything, then settle what each burst touched."""
     from . import engine
+    importlib.import_module(f"{__package__}.announce")    # now, not at the first move
     try:
         from pyroute2 import IPRSocket
     except ImportError:
@@ -275,29 +277,26 @@ def _netns_id(path="/proc/self/ns/net"):
 
 
 def wait(ipr):
-    """Block for events; the names of the links a burst touched (None:
-    every managed link), or an empty set after IDLE without any."""
+    """Block for events; the names of the links a burst touched, or an
+    empty set after IDLE without any."""
     ready, _w, _x = select.select([ipr.fileno()], [], [], IDLE)
     if not ready:
         return set()
     names, end = set(), time.monotonic() + BURST
     while True:
         for msg in ipr.get():
-            touched = affected(msg)
-            if touched is None:
-                return None
-            names |= touched
+            names |= affected(msg)
         left = end - time.monotonic()
         if left <= 0 or not select.select([ipr.fileno()], [], [], min(QUIET, left))[0]:
             return names
 
 
 def affected(msg):
-    """Which links an event concerns: a set of names, or None for every
-    managed link (a carrier change can move addresses anywhere)."""
+    """Which links an event concerns, as a set of names (failover looks at
+    every link on every pass: only where addresses move is converged)."""
     event = msg.get("event")
     if event in ("RTM_NEWLINK", "RTM_DELLINK"):
-        return None
+        return {msg.get_attr("IFLA_IFNAME")} - {None}
     if event in ("RTM_NEWADDR", "RTM_DELADDR"):
         if msg.get("scope") != 0:               # link-local, host: not ours
             return set()
