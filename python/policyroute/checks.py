@@ -8,6 +8,7 @@ from . import bands
 from .confd import interface_values
 from .errors import ConfigError
 from .parse import Origin, parse_failover, parse_interface_partly, shell_var, split_lines
+from .plan import unknown_tables
 
 # config_ words whose value is an address that is not the interface's own.
 NOT_ADDRESSES = {"netmask", "brd", "broadcast", "peer", "pointopoint", "via", "gw"}
@@ -32,11 +33,13 @@ def check_all(variables, registry):
                                                        **interface_values(variables, ifvar))
         errors += found
     names = {c.table.name for c in configs.values() if c.table and c.table.name}
-    errors += unknown_lookups(configs, registry, names)
+    for cfg in configs.values():
+        errors += unknown_tables(cfg.rules, registry, names)
     errors += shared_tables(configs, registry)
     errors += failovers(variables)
     errors += duplicate_addresses(variables)
-    errors += priority_collisions(configs, registry)
+    errors += priority_collisions(configs)
+    errors += slot_collisions(configs, registry)
     return configs, errors
 
 
@@ -44,17 +47,6 @@ def _table_id(cfg, registry):
     if cfg.table is None:
         return None
     return cfg.table.id if cfg.table.id is not None else registry.lookup(cfg.table.name)
-
-
-def unknown_lookups(configs, registry, names):
-    out = []
-    for cfg in configs.values():
-        for rule in cfg.rules:
-            if rule.action and rule.action[0] == "lookup":
-                t = rule.action[1]
-                if registry.lookup(t) is None and t not in names:
-                    out.append(rule.origin.error(t, "is not a table iproute2 knows nor any table_"))
-    return out
 
 
 def shared_tables(configs, registry):
@@ -130,9 +122,9 @@ def duplicate_addresses(variables):
     return out
 
 
-def priority_collisions(configs, registry):
-    """Explicit priorities, or the slots of unnumbered lines, shared."""
-    out, explicit, slots = [], {}, {}
+def priority_collisions(configs):
+    """An explicit priority given on two interfaces."""
+    out, explicit = [], {}
     for ifvar, cfg in configs.items():
         for rule in cfg.rules:
             if rule.priority is not None:
@@ -143,13 +135,24 @@ def priority_collisions(configs, registry):
                         f"priority {rule.priority}",
                         f"is also used by {other.variable} line {other.line}"))
                 explicit.setdefault(key, (ifvar, rule.origin))
+    return out
+
+
+def slot_collisions(configs, registry):
+    """Two tables in one priority slot (bands.py) where both have rules_
+    lines without priority: those lines would share priorities, and their
+    order would depend on which interface started first. ``check`` reports
+    it; post-start warns."""
+    out, slots = [], {}
+    for ifvar, cfg in configs.items():
         table_id = _table_id(cfg, registry)
-        if table_id is not None and any(r.priority is None for r in cfg.rules):
-            s = bands.slot(table_id)
-            if s in slots:
-                out.append(Origin(f"table_{ifvar}").error(
-                    cfg.table.name or str(table_id),
-                    f"shares priority slot {s} with table_{slots[s]}; "
-                    "give the rules_ lines explicit priorities"))
-            slots.setdefault(s, ifvar)
+        if table_id is None or not any(r.priority is None for r in cfg.rules):
+            continue
+        s = bands.slot(table_id)
+        if s in slots:
+            out.append(Origin(f"table_{ifvar}").error(
+                cfg.table.name or str(table_id),
+                f"shares priority slot {s} with table_{slots[s]}; "
+                "give the rules_ lines explicit priorities"))
+        slots.setdefault(s, ifvar)
     return out

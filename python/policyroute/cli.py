@@ -29,7 +29,7 @@ class Context:
     """What every subcommand gets: paths, the ip runner and the output."""
 
     def __init__(self, args):
-        from .engine import Paths
+        from .paths import Paths
         from .kernel import Runner
         from .sysctl import Sysctl
         self.args = args

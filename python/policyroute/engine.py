@@ -4,42 +4,12 @@ Each step: validate everything first, then observe, plan, apply (rolled
 back on any failure), verify by reading the kernel back, and record.
 """
 
-import os
 from collections import namedtuple
 
-from . import bands, failover, parse, plan
+from . import failover, parse, plan
 from .errors import ConfigError, ConfigErrors, KernelError, PolicyRouteError, StateError
 from .observe import observe
-from .state import Record, Store
-from .tables import Registry
-
-
-STATE_DIR = "/run/policyroute"
-IPROUTE2_DIR = "/etc/iproute2"
-IPROUTE2_DATA_DIRS = ("/usr/share/iproute2", "/usr/lib/iproute2")
-
-
-class Paths(namedtuple("Paths", "state_dir iproute2_dir data_dirs",
-                       defaults=(STATE_DIR, IPROUTE2_DIR, IPROUTE2_DATA_DIRS))):
-    """Every place policyroute reads or writes; all redirectable for tests."""
-    __slots__ = ()
-
-    @classmethod
-    def from_env(cls, **overrides):
-        env = os.environ
-        values = dict(
-            state_dir=env.get("POLICYROUTE_STATE_DIR", STATE_DIR),
-            iproute2_dir=env.get("POLICYROUTE_IPROUTE2_DIR", IPROUTE2_DIR),
-            data_dirs=tuple(filter(None, env.get("POLICYROUTE_IPROUTE2_DATA_DIRS",
-                                                 ":".join(IPROUTE2_DATA_DIRS)).split(":"))))
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
-
-    def registry(self):
-        return Registry(self.iproute2_dir, self.data_dirs)
-
-    def store(self):
-        return Store(self.state_dir)
+from .state import Record
 
 
 # ------------------------------------------------------------ pre-start
@@ -52,40 +22,35 @@ def pre_start(cfg, paths, sibling_tables=()):
     """
     registry = paths.registry()
     own = [cfg.table.name] if cfg.table and cfg.table.name else []
-    _check_lookups(cfg, registry, set(own) | set(sibling_tables))
+    _raise(plan.unknown_tables(cfg.rules, registry, set(own) | set(sibling_tables)))
+    return register_tables(cfg, registry, sibling_tables)
+
+
+def _raise(errors):
+    if errors:
+        raise ConfigErrors(errors)
+
+
+def register_tables(cfg, registry, sibling_tables=()):
+    """Write every table name iproute2 does not know yet (this interface's
+    and its siblings') to rt_tables.d; this interface's table number."""
+    own = [cfg.table.name] if cfg.table and cfg.table.name else []
     if own or sibling_tables:
         try:
             registry.register([*own, *sibling_tables])
         except OverflowError as e:
             raise ConfigError(cfg.table.origin.variable, None, cfg.table.name, str(e)) from None
-    return table_id_of(cfg, registry)
+    return table_id(cfg, registry)
 
 
-def _check_lookups(cfg, registry, pending):
-    errors = []
-    for rule in cfg.rules:
-        if rule.action and rule.action[0] == "lookup":
-            name = rule.action[1]
-            if registry.lookup(name) is None and name not in pending:
-                errors.append(rule.origin.error(
-                    name, "is not a table iproute2 knows (rt_tables, rt_tables.d) nor any table_"))
-    if errors:
-        raise ConfigErrors(errors)
-
-
-def table_id_of(cfg, registry, register=True):
-    """The table's number; an unknown name is registered (or, with
-    register=False, given the number registering would give it)."""
+def table_id(cfg, registry):
+    """The table's number, or the one registering its name would give it
+    (nothing is written)."""
     if cfg.table is None:
         return None
     if cfg.table.id is not None:
         return cfg.table.id
-    number = registry.lookup(cfg.table.name)
-    if number is None:
-        if not register:
-            return registry.preview(cfg.table.name)
-        number = registry.register([cfg.table.name])[cfg.table.name]
-    return number
+    return registry.preview(cfg.table.name)
 
 
 # ------------------------------------------------------------ post-start
@@ -106,12 +71,12 @@ def compute(cfg, paths, runner, pending=(), registry=None):
     registry = registry or paths.registry()
     if pending:
         registry = registry.previewed(pending)
-    _check_lookups(cfg, registry, set())
-    table_id = table_id_of(cfg, registry, register=False)
+    _raise(plan.unknown_tables(cfg.rules, registry))
+    number = table_id(cfg, registry)
     previous = paths.store().load(cfg.iface, cfg.netns)
     observed = observe(runner, cfg.iface)
-    want = plan.desired(cfg, table_id, registry, observed)
-    planned = Planned(table_id, previous, observed, want, [])
+    want = plan.desired(cfg, number, registry, observed)
+    planned = Planned(number, previous, observed, want, [])
     ops = plan.diff(want, observed.rule_keys + observed.route_keys, planned.mine)
     return planned._replace(ops=ops)
 
@@ -121,7 +86,7 @@ def post_start(unit, paths, runner, sysctl, registry=None):
     make sure the namespace's follower runs (follower.py)."""
     from . import follower
     registry = registry or paths.registry()
-    table_id_of(unit.cfg, registry)             # registers when pre-start did not
+    register_tables(unit.cfg, registry)         # when pre-start did not
     with paths.store().locked(unit.cfg.netns):
         ops = converge(unit, paths, runner, sysctl, registry)
     follower.ensure(paths, unit.cfg.netns)
@@ -381,14 +346,18 @@ def move(paths, runner, sysctl, cidr, to, netns=None, announce=None):
     return src
 
 
-def slot_warnings(cfg, table_id, store):
-    """Other recorded interfaces whose priorities share this one's slot."""
-    if table_id is None:
-        return []
-    out = []
-    for _path, other in store.all():
-        if other.iface != cfg.iface and other.table is not None and other.table != table_id \
-                and bands.slot(other.table) == bands.slot(table_id):
-            out.append(f"table {table_id} and {other.iface}'s table {other.table} share "
-                       f"priority slot {bands.slot(table_id)}; give rules_ lines a priority")
-    return out
+def slot_warnings(cfg, paths, registry):
+    """checks.slot_collisions between this interface and the others that
+    are started in its namespace, as warning lines."""
+    from .checks import slot_collisions
+    others = {}
+    for _path, record in paths.store().all():
+        if record.iface != cfg.iface and record.netns == cfg.netns and record.inputs:
+            try:
+                other = parse.parse_unit(record.iface, record.inputs, record.netns).cfg
+            except ConfigErrors:
+                continue            # a start of that interface says why
+            others[other.ifvar] = other
+    # This interface comes last, so a slot it shares is reported on it.
+    return [e.message() for e in slot_collisions({**others, cfg.ifvar: cfg}, registry)
+            if e.variable == f"table_{cfg.ifvar}"]

@@ -170,7 +170,7 @@ def _open_log(path):
 
 
 def _write(path, text):
-    from .tables import atomic_write
+    from .files import atomic_write
     atomic_write(path, text)
 
 

@@ -5,10 +5,9 @@ import ipaddress
 
 from . import bands
 from .parse import IPPROTO
-from .plan import Address, Observed
+from .plan import HOST_LEN, Address, Observed
 
 ACTION_TYPES = {"6": "blackhole", "7": "unreachable", "8": "prohibit"}
-HOST_LEN = {4: 32, 6: 128}
 
 
 def queries(iface):

@@ -13,12 +13,13 @@ from .errors import ConfigError, ConfigErrors
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 IFNAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@+-]{0,14}$")
-NUMBER_RE = re.compile(r"^(0x[0-9a-fA-F]+|[0-9]+)$")
 YES = {"yes", "true", "on", "1"}
 NO = {"no", "false", "off", "0"}
 
 # A number as iproute2 reads most of them (strtoul, base 0): 0x... is hex and
 # a leading 0 makes it octal.
+# Words that are numbers rather than names (then read by c_number).
+NUMBER_RE = re.compile(r"^(0[xX][0-9a-fA-F]+|[0-9]+)$")
 C_NUMBER_RE = re.compile(r"^(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$")
 
 # ipproto names (the usual /etc/protocols entries), as protocol numbers.
@@ -130,14 +131,11 @@ def shell_var(iface):
 
 
 def parse_number(text, origin, lo, hi, what):
-    if not NUMBER_RE.match(text):
-        raise origin.error(text, f"is not a {what}")
-    if len(text) > 1 and text[0] == "0" and text[1] != "x":
+    """A number in a policyroute variable: decimal or 0x hex. A leading 0
+    is refused rather than read as octal, as iproute2 would."""
+    if len(text) > 1 and text[0] == "0" and text[1] in "01234567":
         raise origin.error(text, "has a leading zero (iproute2 would read it as octal)")
-    value = int(text, 0) if text.startswith("0x") else int(text)
-    if not lo <= value <= hi:
-        raise origin.error(text, f"{what} must be {lo}-{hi}")
-    return value
+    return c_number(text, origin, lo, hi, what)
 
 
 def parse_table(value, origin):
@@ -311,7 +309,7 @@ def _protocol(text, origin):
 def _lookup(text, origin):
     if text == "unspec":
         raise origin.error(text, "is table 0, which no rule can look up")
-    if NUMBER_RE.match(text) or C_NUMBER_RE.match(text):
+    if NUMBER_RE.match(text):
         return str(c_number(text, origin, 1, bands.TABLE_MAX, "table number"))
     if not NAME_RE.match(text):
         raise origin.error(text, "is not a table name")

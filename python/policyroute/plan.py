@@ -157,24 +157,31 @@ def global_addresses(observed):
                   key=lambda a: (a.family, a.secondary, ipaddress.ip_address(a.local)))
 
 
+def unknown_tables(rules, registry, pending=()):
+    """One error per rules_ line that looks up a table name iproute2 does
+    not know (rt_tables, rt_tables.d) and no table_ will register
+    (``pending``)."""
+    return [rule.origin.error(rule.action[1], "is not a table iproute2 knows "
+                              "(rt_tables, rt_tables.d) nor any table_")
+            for rule in rules
+            if rule.action and rule.action[0] == "lookup"
+            and registry.lookup(rule.action[1]) is None and rule.action[1] not in pending]
+
+
 def desired(cfg, table_id, registry, observed):
     """Everything this interface should have in the kernel, in apply order.
 
     Raises ConfigErrors when a rules_ line looks up a table name iproute2
     does not know.
     """
-    errors, rules = [], []
-    for rule, priority in zip(cfg.rules, user_priorities(cfg, table_id)):
-        if rule.action[0] == "lookup":
-            target = registry.lookup(rule.action[1])
-            if target is None:
-                errors.append(rule.origin.error(rule.action[1], "is not a table iproute2 knows "
-                                                "(rt_tables, rt_tables.d) nor a table_ of this interface"))
-                continue
-            rule = _with_action(rule, ("lookup", str(target)))
-        rules.append(Obj("rule", rule.family, rule_args(rule, priority)))
+    errors = unknown_tables(cfg.rules, registry)
     if errors:
         raise ConfigErrors(errors)
+    rules = []
+    for rule, priority in zip(cfg.rules, user_priorities(cfg, table_id)):
+        if rule.action[0] == "lookup":
+            rule = _with_action(rule, ("lookup", str(registry.lookup(rule.action[1]))))
+        rules.append(Obj("rule", rule.family, rule_args(rule, priority)))
     routes = []
     if table_id is not None:
         addresses = global_addresses(observed)
@@ -284,5 +291,4 @@ def _realms(text):
 
 
 def _table_number(text):
-    names = {"main": 254, "local": 255, "default": 253}
-    return str(names.get(text, text))
+    return str(bands.RESERVED_TABLES.get(text, text))

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from .errors import StateError
 from .plan import Obj
-from .tables import atomic_write
+from .files import atomic_write
 
 VERSION = 1
 

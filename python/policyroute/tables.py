@@ -13,6 +13,8 @@ from contextlib import contextmanager
 import glob
 
 from . import bands
+from .files import atomic_write
+from .parse import c_value
 
 OWN_FILE = "policyroute.conf"
 LOCK_FILE = ".policyroute.lock"
@@ -46,9 +48,8 @@ class Registry:
 
     def lookup(self, text):
         """A table as written -> its number, or None when the name is unknown."""
-        if re.fullmatch(r"0x[0-9a-fA-F]+|[0-9]+", text):
-            return int(text, 0) if text.startswith("0x") else int(text)
-        return self.by_name.get(text)
+        number = c_value(text)
+        return self.by_name.get(text) if number is None else number
 
     @property
     def own_path(self):
@@ -163,24 +164,3 @@ def write_table_file(path, entries):
     body = "# Table names registered by policyroute(8); numbers stay as given.\n"
     body += "".join(f"{number}\t{name}\n" for number, name in sorted(entries))
     atomic_write(path, body)
-
-
-def atomic_write(path, text, mode=0o644):
-    """Write to a temporary file in the same folder, fsync, rename over."""
-    folder, name = os.path.split(path)
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        try:
-            os.write(fd, text.encode("utf-8", "surrogateescape"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise

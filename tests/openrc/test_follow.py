@@ -104,23 +104,17 @@ def test_carrier_loss_moves_the_alias_and_stop_leaves_nothing(pair):
     assert ours == [] and follower(pair) is None
 
 
-def test_failover_to_itself_fails_the_start_and_names_the_variable(world: World, module_path):
+@pytest.mark.parametrize("target, words", [
+    ("eth1.10", "failover_eth1_10: 'eth1.10' is this interface itself"),
+    ("eth9", "failover_eth1_10: 'eth9' has no table_eth9"),
+])
+def test_bad_failover_fails_the_start_and_names_the_variable(world: World, module_path,
+                                                             target, words):
     world.install_module(module_path)
     world.veth("eth1.10")
     world.write_conf('config_eth1_10="192.0.2.17/24"\ntable_eth1_10="e1v10"\n'
-                     'failover_eth1_10="eth1.10"\n')
+                     f'failover_eth1_10="{target}"\n')
     proc = world.rc("net.eth1.10", "start")
     assert proc.returncode != 0
-    assert "failover_eth1_10: 'eth1.10' is this interface itself" in proc.stdout + proc.stderr
-    assert world.addresses("eth1.10", family=4) == []
-
-
-def test_failover_to_an_unmanaged_interface_fails_the_start(world: World, module_path):
-    world.install_module(module_path)
-    world.veth("eth1.10")
-    world.write_conf('config_eth1_10="192.0.2.17/24"\ntable_eth1_10="e1v10"\n'
-                     'failover_eth1_10="eth9"\n')
-    proc = world.rc("net.eth1.10", "start")
-    assert proc.returncode != 0
-    assert "failover_eth1_10: 'eth9' has no table_eth9" in proc.stdout + proc.stderr
-    assert world.addresses("eth1.10", family=4) == []
+    assert words in proc.stdout + proc.stderr
+    assert world.addresses("eth1.10", family=4) == []        # refused before any address

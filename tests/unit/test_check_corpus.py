@@ -108,7 +108,7 @@ BAD_EXPECTED = {
         "rules_eth1 line 3: '198.51.100.999' is not an address or prefix",
     ],
     "cross.conf": [
-        "rules_eth0_10 line 1: 'nosuch' is not a table iproute2 knows nor any table_",
+        "rules_eth0_10 line 1: 'nosuch' is not a table iproute2 knows (rt_tables, rt_tables.d) nor any table_",
         "table_eth1_10: 'shared' is also the table of eth0_10",
         "config_eth1_10 line 2: '192.0.2.16/24' is also configured in config_eth0_10 line 1",
         "rules_eth1_10 line 2: 'priority 500' is also used by rules_eth0_10 line 2",
@@ -171,7 +171,7 @@ def test_known_table_names_come_from_the_iproute2_dir(check, iproute2_dir, tmp_p
     proc = check(conf)
     assert proc.returncode == 1
     assert errors(proc) == ["policyroute: error: rules_eth0 line 1: 'hundred' is not a table "
-                            "iproute2 knows nor any table_"]
+                            "iproute2 knows (rt_tables, rt_tables.d) nor any table_"]
 
 
 def test_one_priority_per_family(check, tmp_path):

@@ -5,6 +5,7 @@ import zlib
 import pytest
 
 from policyroute import bands, engine, parse, plan
+from policyroute.paths import Paths
 from policyroute.tables import Registry
 
 
@@ -86,7 +87,7 @@ CONFD = {"eth1.10": ("e1v10", "from 192.0.2.17 lookup isp\nfwmark 7"),
 def test_same_config_same_numbers_whatever_order_interfaces_start(tmp_path, order):
     """Each pre-start registers every interface's table name (sibling_tables),
     so the numbers, and so the priorities, do not depend on start order."""
-    paths = engine.Paths(state_dir=str(tmp_path / "run"),
+    paths = Paths(state_dir=str(tmp_path / "run"),
                          iproute2_dir=str(tmp_path / f"etc-{'-'.join(order)}"), data_dirs=())
     siblings = [table for table, _rules in CONFD.values()]
     ids = {}

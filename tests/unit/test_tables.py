@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from policyroute import tables
+from policyroute import files, tables
 from policyroute.tables import Registry
 
 
@@ -137,9 +137,9 @@ def test_parallel_registration_gives_unique_numbers(iproute2_dir):
 
 def test_atomic_write_replaces_whole_file(tmp_path):
     target = tmp_path / "sub" / "f.conf"
-    tables.atomic_write(target, "one\n")
+    files.atomic_write(target, "one\n")
     inode = target.stat().st_ino
-    tables.atomic_write(target, "two\n")
+    files.atomic_write(target, "two\n")
     assert target.read_text() == "two\n"
     assert target.stat().st_ino != inode                  # renamed over, not rewritten
     assert [p.name for p in target.parent.iterdir()] == ["f.conf"]

@@ -13,8 +13,7 @@ def add_arguments(p):
 def run(args, ctx):
     unit = unit_from_args(args)
     registry = ctx.paths.registry()
-    for line in engine.slot_warnings(unit.cfg, engine.table_id_of(unit.cfg, registry),
-                                     ctx.paths.store()):
+    for line in engine.slot_warnings(unit.cfg, ctx.paths, registry):
         ctx.warn(line)
     with in_netns(unit.cfg.netns):
         engine.post_start(unit, ctx.paths, ctx.runner, ctx.sysctl, registry)
