@@ -1,0 +1,128 @@
+"""A safe drop-in, under real OpenRC: settings keyed by MAC mean the same to
+the by-hand commands as to the module; a failing helper is never silent
+at boot; iproute2 recording rules_ lines the module owns is said aloud;
+what a stop could not remove is removed by the next start and stop.
+Runs once per /bin/sh."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from .harness import World
+
+pytestmark = [pytest.mark.root, pytest.mark.usefixtures("host_guard")]
+
+MAC_CONF = ('config_020000000110="192.0.2.17/24"\n'
+            'table_020000000110="e1v10"\n'
+            'rules_020000000110="from 192.0.2.17 to 198.51.100.0/24 lookup e1v10"\n')
+CONF = 'config_eth1_10="192.0.2.17/24"\ntable_eth1_10="e1v10"\n'
+
+
+def helper_of(module_path: Path) -> str:
+    """The helper path make install wrote into the module."""
+    return re.search(r'^_policyroute_helper="(.*)"$', module_path.read_text(), re.M).group(1)
+
+
+def with_helper(world: World, module_path: Path, helper: str) -> None:
+    """The module, calling ``helper`` instead of the installed one."""
+    text = module_path.read_text().replace(helper_of(module_path), helper)
+    world.write_module("policyroute", text)
+
+
+def ours(world: World) -> list:
+    rules = json.loads(world.ip("-N", "-j", "rule", "show").stdout or "[]")
+    return [r for r in rules if r.get("protocol") == "201"]
+
+
+def output(proc) -> str:
+    return proc.stdout + proc.stderr
+
+
+def test_by_hand_commands_read_what_the_start_resolved_per_mac(world: World, module_path):
+    world.install_module(module_path)
+    world.veth("eth1.10", mac="02:00:00:00:01:10")
+    world.write_conf(MAC_CONF)
+    assert world.rc("net.eth1.10", "start").returncode == 0
+    running = ours(world)
+    assert len(running) == 4
+    helper = helper_of(module_path)
+
+    show = world.run([helper, "show", "--json"])
+    assert show.returncode == 0, output(show)             # no drift
+    [item] = json.loads(show.stdout)
+    assert item["drift"] == {"missing": [], "extra": []}
+    plan = world.run([helper, "plan", "eth1.10"])
+    assert (plan.returncode, plan.stdout) == (0, "# eth1.10: nothing to do\n"), output(plan)
+    sync = world.run([helper, "sync", "eth1.10"])
+    assert (sync.returncode, sync.stdout) == (0, "eth1.10: in sync\n"), output(sync)
+    assert ours(world) == running
+    assert world.rc("net.eth1.10", "stop").returncode == 0
+    assert ours(world) == []
+
+
+@pytest.mark.parametrize("script, words", [
+    ("#!/bin/sh\necho 'Traceback (most recent call last):' >&2\n"
+     "echo 'ZeroDivisionError: division by zero' >&2\nexit 1\n",
+     "ZeroDivisionError: division by zero"),
+    (None, "fake-policyroute"),          # the shell says it is missing, in its words
+])
+def test_a_failing_helper_is_an_error_at_boot(world: World, module_path, script, words):
+    fake = world.root / "fake-policyroute"
+    if script is not None:
+        fake.write_text(script)
+        fake.chmod(0o755)
+    with_helper(world, module_path, str(fake))
+    world.veth("eth1.10")
+    world.write_conf(CONF)
+    proc = world.rc("net.eth1.10", "start")                # not verbose
+    assert proc.returncode != 0
+    shown = [line for line in output(proc).splitlines() if words in line]
+    assert shown and all(line.lstrip().startswith("*") for line in shown), output(proc)
+
+
+def test_iproute2_recording_owned_rules_is_a_warning(world: World, module_path):
+    """A netifrc whose iproute2 module still records rules_ lines (it read
+    them some other way) is named, instead of both modules acting."""
+    world.install_module(module_path)
+    world.write_module("leaky", "leaky_depend() { after policyroute; before interface; }\n"
+                                "leaky_pre_start() { service_set_value ip_rule "
+                                "'from 192.0.2.17 priority 99'; }\n")
+    world.veth("eth1.10")
+    world.write_conf(CONF)
+    proc = world.rc("net.eth1.10", "start")
+    assert proc.returncode == 0, output(proc)
+    assert "recorded rules in ip_rule although policyroute owns rules_eth1_10" in output(proc)
+
+
+def test_what_a_stop_could_not_remove_goes_at_the_next_start_and_stop(world: World,
+                                                                      module_path):
+    helper = helper_of(module_path)
+    flag = world.root / "fail-stop-once"
+    wrapper = world.root / "wrapped-policyroute"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'for a; do [ "$a" = stop ] && [ -e {flag} ] && rm {flag} && '
+        "echo 'policyroute: error: could not remove: ip -4 rule del ...' >&2 && exit 4; done\n"
+        f'exec {helper} "$@"\n')
+    wrapper.chmod(0o755)
+    with_helper(world, module_path, str(wrapper))
+    world.veth("eth1.10")
+    world.write_conf(CONF)
+    assert world.rc("net.eth1.10", "start").returncode == 0
+    running = ours(world)
+    flag.write_text("")
+    proc = world.rc("net.eth1.10", "stop")
+    assert proc.returncode == 0                           # a stop never fails because of us
+    assert "could not remove" in output(proc)
+    assert ours(world) == running                         # still recorded, still there
+    assert world.run(["ls", "/run/policyroute/eth1.10.json"]).returncode == 0
+
+    assert world.rc("net.eth1.10", "start").returncode == 0
+    assert ours(world) == running                         # converged, no duplicates
+    assert world.rc("net.eth1.10", "stop").returncode == 0
+    assert ours(world) == []
+    assert world.run(["ls", "/run/policyroute/eth1.10.json"]).returncode != 0
