@@ -48,6 +48,8 @@ table_eth0_10="e0v10"
 table_eth1_10="e1v10"
 table_eth0_11="e0v11"
 table_eth1_11="e1v11"
+failover_eth0_10="eth1.10"
+failover_eth1_10="eth0.10"
 """
 ORDER = ["eth0.10", "eth1.10", "eth0.11", "eth1.11"]
 
@@ -102,6 +104,57 @@ def rule_set(lab, numeric=True):
     return lab.box.ip(*n, "rule", "show").stdout + lab.box.ip(*n, "-6", "rule", "show").stdout
 
 
+ALIAS = "192.0.2.100"
+
+
+def holder(world, address):
+    for link in world.ip_json("addr", "show", family=4):
+        if any(a.get("local") == address for a in link.get("addr_info", [])):
+            return link["ifname"]
+    return None
+
+
+def until(what, timeout=10.0):
+    end = time.monotonic() + timeout
+    while not what() and time.monotonic() < end:
+        time.sleep(0.02)
+    return what()
+
+
+def alias_rules(world):
+    return [line for line in world.run(["ip", "rule", "show"]).stdout.splitlines()
+            if f"from {ALIAS} " in line]
+
+
+def failover(lab, world, helper):
+    """An alias added by hand is followed; when switch B's port dies it
+    moves to eth0.10 with its rules, and comes back with the carrier."""
+    title(f"An alias added by hand: ip addr add {ALIAS}/24 dev eth1.10")
+    world.ip("addr", "add", f"{ALIAS}/24", "dev", "eth1.10")
+    until(lambda: len(alias_rules(world)) == 3)
+    show(subprocess.CompletedProcess([], 0, "\n".join(alias_rules(world)), ""))
+    say(f"   from {ALIAS:<16} -> {answers(lab, ALIAS)}")
+
+    title("Switch B's port for eth1.10 goes dark (failover_eth1_10=eth0.10)")
+    began = time.monotonic()
+    lab.ns["swB"].ip("link", "set", "box-eth1.10", "down")
+    moved = until(lambda: holder(world, ALIAS) == "eth0.10" and
+                  all("e0v10" in line or "main" in line for line in alias_rules(world)))
+    say(f"   {ALIAS} on {holder(world, ALIAS)} after {(time.monotonic() - began) * 1000:.0f} ms"
+        f"{'' if moved else ' (NOT MOVED)'}; 192.0.2.17 stays on {holder(world, '192.0.2.17')}")
+    show(world.run([str(helper), "show", "eth1.10"]))
+    say(f"   from {ALIAS:<16} -> {answers(lab, ALIAS)}")
+
+    title("The port comes back")
+    lab.ns["swB"].ip("link", "set", "box-eth1.10", "up")
+    until(lambda: holder(world, ALIAS) == "eth1.10" and
+          all("e1v10" in line or "main" in line for line in alias_rules(world)))
+    say(f"   {ALIAS} on {holder(world, ALIAS)}")
+    say(f"   from {ALIAS:<16} -> {answers(lab, ALIAS)}")
+    world.ip("addr", "del", f"{ALIAS}/24", "dev", "eth1.10")
+    until(lambda: not alias_rules(world))
+
+
 def demo(lab, world, helper, module):
     title("Before: netifrc without policyroute")
     for iface in ORDER:
@@ -126,6 +179,7 @@ def demo(lab, world, helper, module):
                  ["192.0.2.50", "from", "192.0.2.17"], ["198.51.100.1"]):
         say(f"   {' '.join(args):<32} {world.ip('route', 'get', *args).stdout.splitlines()[0]}")
     probes(lab, "with policyroute (.17 -> gwB via eth1.10, .16 -> gwA via eth0.10)")
+    failover(lab, world, helper)
 
     title("rc-service net.X stop")
     for iface in reversed(ORDER):
