@@ -208,9 +208,12 @@ def _remove(record, paths, runner, sysctl):
 def _settle_loans(record, paths, runner, sysctl):
     store = paths.store()
     records = store.in_netns(record.netns)
+    borrowed = failover.hand_back(record.iface, records)
+    if not borrowed and not record.moved:
+        return                              # the usual stop: no loans either way
     links = read_links(runner)
     here = links.get(record.iface)
-    for cidr, owner in failover.hand_back(record.iface, records):
+    for cidr, owner in borrowed:
         addr = here.find(cidr) if here else None
         if addr is not None and owner in links:
             move_address(runner, failover.Move(addr, record.iface, owner, owner))

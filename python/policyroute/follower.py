@@ -250,7 +250,9 @@ def work(paths, runner, sysctl, netns=None):
     except ImportError:
         log("pyroute2 is not installed: addresses are not followed at runtime")
         return EX_UNAVAILABLE
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Ended only between passes (a pass holds the namespace lock, and the
+    # last stop ends the follower after its own work): nothing to tidy.
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     store, home = paths.store(), _netns_id()
     with IPRSocket() as ipr:      # select-compatible: no reader of its own
         ipr.bind(groups=GROUPS)
