@@ -89,7 +89,8 @@ def post_start(unit, paths, runner, sysctl, registry=None):
     register_tables(unit.cfg, registry)         # when pre-start did not
     with paths.store().locked(unit.cfg.netns):
         ops = converge(unit, paths, runner, sysctl, registry)
-    follower.ensure(paths, unit.cfg.netns)
+    if unit.cfg.table is not None:
+        follower.ensure(paths, unit.cfg.netns)
     return ops
 
 
@@ -266,7 +267,7 @@ def settle(paths, runner, sysctl, netns=None, names=None, announce=None):
     store = paths.store()
     problems, moves = [], []
     with store.locked(netns):
-        records = store.in_netns(netns, problems)
+        records = store.followed(netns, problems)
         units = {}
         for name, record in records.items():
             try:
@@ -324,7 +325,7 @@ def move(paths, runner, sysctl, cidr, to, netns=None, announce=None):
     failover loan of the address."""
     store = paths.store()
     with store.locked(netns):
-        records = store.in_netns(netns)
+        records = store.followed(netns)
         if to not in records:
             raise ConfigError("--to", None, to, "is not an interface policyroute manages "
                               "(no table_, or not started)")

@@ -119,10 +119,10 @@ def ensure(paths, netns=None):
 
 
 def release(paths, netns=None):
-    """End the namespace's follower once no interface there is managed."""
+    """End the namespace's follower once no interface there has a table."""
     fd = _locked(paths, netns)
     try:
-        if paths.store().in_netns(netns):
+        if paths.store().followed(netns, []):
             return False
         pid = running(paths, netns)
         if pid:
@@ -257,7 +257,7 @@ def work(paths, runner, sysctl, netns=None):
     with IPRSocket() as ipr:      # select-compatible: no reader of its own
         ipr.bind(groups=GROUPS)
         names = None                            # the first pass: everything
-        while store.in_netns(netns, []):
+        while store.followed(netns, []):
             if netns and _netns_id(os.path.join(NETNS_RUN_DIR, netns)) != home:
                 log(f"netns {netns} was deleted")
                 return 0

@@ -139,6 +139,13 @@ class Store:
                 out[record.iface] = record
         return out
 
+    def followed(self, netns=None, problems=None):
+        """The records of a namespace's interfaces that have a table: what
+        the follower keeps right and failover and move may use (rules_
+        lines alone do not change with addresses or carrier)."""
+        return {name: r for name, r in self.in_netns(netns, problems).items()
+                if r.table is not None}
+
     def remove(self, iface, netns=None):
         try:
             os.unlink(self.path(iface, netns))

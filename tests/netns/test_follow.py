@@ -279,3 +279,12 @@ def test_stop_during_failover_loses_and_leaves_nothing(lab, pr, aliases, stopped
     record = json.loads(pr.record_path(other, lab.box.name).read_text())
     assert record["moved"] == []
     assert bool(recorded(pr, lab, other, ALIAS4 + "/32")) == (other == "eth1.10")
+
+
+def test_rules_without_table_start_no_follower(lab, pr):
+    """rules_ lines alone do not change with addresses or carrier."""
+    proc = pr.run("post-start", "eth1.10", netns=lab.box.name,
+                  rules="from 192.0.2.17 to 198.51.100.0/24 lookup main priority 900")
+    started(proc)
+    assert follower_pids(pr, lab) == (None, None)
+    assert lab.stop(pr, "eth1.10").returncode == 0
