@@ -21,6 +21,7 @@ Both log to ``follow.log`` beside the records.
 """
 
 import ctypes
+import fcntl
 import importlib
 import os
 import select
@@ -72,7 +73,6 @@ def running(paths, netns=None):
 
 
 def _locked(paths, netns):
-    import fcntl
     lock = _files(paths, netns)[2]
     os.makedirs(os.path.dirname(lock), mode=0o755, exist_ok=True)
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
