@@ -13,6 +13,7 @@ import subprocess
 from contextlib import contextmanager
 
 from .errors import KernelError, StateError
+from .parse import NETNS_RE, shown
 
 IP = os.environ.get("POLICYROUTE_IP", "ip")
 FAILED_RE = re.compile(r"Command failed -:(\d+)")
@@ -40,6 +41,8 @@ def in_netns(name, rundir=NETNS_RUN_DIR):
     if not name:
         yield
         return
+    if not NETNS_RE.match(name):
+        raise StateError(f"'{shown(name)}' is not a network namespace name")
     home = _open(SELF_NETNS, SELF_NETNS)
     previous = _entered
     try:
