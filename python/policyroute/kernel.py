@@ -115,9 +115,11 @@ class Runner:
         if proc.returncode == 0:
             return
         if force:
-            if not FAILED_RE.search(proc.stderr) and len(lines) > 1:
-                # An argument error ends even a -force batch at once: go
-                # line by line so every other line still gets its chance.
+            if proc.returncode != 1 and len(lines) > 1:
+                # An argument error ends even a -force batch at once (exit
+                # 255, where a batch that ran every line exits 1), maybe
+                # after other lines failed: go line by line so every other
+                # line still gets its chance.
                 for line in lines:
                     self._run([f"-{family}", "-force", "-batch", "-"], line + "\n")
             return
