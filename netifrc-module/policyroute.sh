@@ -61,16 +61,22 @@ _policyroute_call()
 	return "${rc}"
 }
 
+# Printable ASCII but the backslash, tab and newline: what is read the same
+# way everywhere. A value with anything else goes to the helper as written
+# (and is refused there, as `policyroute check` refuses it): _get_array
+# would cut or change it first (dash's echo turns \n, \c and \0 into a
+# newline, a cut and a NUL; a CR or a no-break space may be trimmed).
+_policyroute_plain=' !"#$%&'"'"'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~	
+'
+
 # _policyroute_get VAR: the value as netifrc reads it (_get_array), or as
-# written when it holds a backslash: dash's echo in _get_array would turn
-# \n, \c or \0 into something else than `policyroute check` reads, and the
-# helper refuses the backslash it sees.
+# written when it is not plain.
 _policyroute_get()
 {
 	local raw
 	eval "raw=\${$1-}"
 	case "${raw}" in
-		*\\*) printf '%s' "${raw}" ;;
+		*[!"${_policyroute_plain}"]*) printf '%s' "${raw}" ;;
 		*) _get_array "$1" ;;
 	esac
 }
