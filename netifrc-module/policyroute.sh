@@ -48,7 +48,8 @@ _policyroute_report()
 }
 
 # _policyroute_call STEP ARG...: run the helper, show its words, return its
-# exit code.
+# exit code. The values come on stdin (_policyroute_values): never as
+# arguments, where a leading dash is an option and 128 kB is too long.
 _policyroute_call()
 {
 	local verbose="" out rc
@@ -58,6 +59,32 @@ _policyroute_call()
 	rc=$?
 	_policyroute_report "${out}" "${rc}"
 	return "${rc}"
+}
+
+# Printable ASCII but the backslash, tab and newline: what is read the same
+# way everywhere. A value with anything else goes to the helper as written
+# (and is refused there, as `policyroute check` refuses it): _get_array
+# would cut or change it first (dash's echo turns \n, \c and \0 into a
+# newline, a cut and a NUL; a CR or a no-break space may be trimmed).
+_policyroute_plain=' !"#$%&'"'"'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~	
+'
+
+# _policyroute_get VAR: the value as netifrc reads it (_get_array), or as
+# written when it is not plain.
+_policyroute_get()
+{
+	local raw
+	eval "raw=\${$1-}"
+	case "${raw}" in
+		*[!"${_policyroute_plain}"]*) printf '%s' "${raw}" ;;
+		*) _get_array "$1" ;;
+	esac
+}
+
+# _policyroute_values NAME=VALUE...: the records --values - reads.
+_policyroute_values()
+{
+	printf '%s\0' "$@"
 }
 
 # netifrc's iproute2 module keeps the rules_ lines it added in these
@@ -77,24 +104,24 @@ _policyroute_iproute2_kept()
 # _policyroute_run STEP: call the helper with this interface's values.
 _policyroute_run()
 {
-	_policyroute_call "$1" "${IFACE}" \
-		--ifvar "${IFVAR}" \
-		--table "${_policyroute_table}" \
-		--rules "${_policyroute_rules}" \
-		--rules6 "${_policyroute_rules6}" \
-		--guard "$(_get_array "policyroute_guard_${IFVAR}")" \
-		--arp "$(_get_array "policyroute_arp_${IFVAR}")" \
-		--failover "$(_get_array "failover_${IFVAR}")" \
-		--configured "$(_get_array "config_${IFVAR}")" \
-		--netns "$(_get_array "netns_${IFVAR}")" \
-		--config "${policyroute_config:-/etc/conf.d/net}"
+	_policyroute_values \
+		"table=${_policyroute_table}" \
+		"rules=${_policyroute_rules}" \
+		"rules6=${_policyroute_rules6}" \
+		"guard=$(_policyroute_get "policyroute_guard_${IFVAR}")" \
+		"arp=$(_policyroute_get "policyroute_arp_${IFVAR}")" \
+		"failover=$(_policyroute_get "failover_${IFVAR}")" \
+		"configured=$(_policyroute_get "config_${IFVAR}")" \
+		"netns=$(_policyroute_get "netns_${IFVAR}")" |
+	_policyroute_call "$1" --ifvar="${IFVAR}" --values=- \
+		--config="${policyroute_config:-/etc/conf.d/net}" -- "${IFACE}"
 }
 
 # Take rules_/rules6_ away from iproute2.sh for this start.
 _policyroute_take_rules()
 {
-	_policyroute_rules=$(_get_array "rules_${IFVAR}")
-	_policyroute_rules6=$(_get_array "rules6_${IFVAR}")
+	_policyroute_rules=$(_policyroute_get "rules_${IFVAR}")
+	_policyroute_rules6=$(_policyroute_get "rules6_${IFVAR}")
 	unset "rules_${IFVAR}" "rules6_${IFVAR}"
 	service_set_value ip_rule ""
 	service_set_value ip6_rule ""
@@ -103,7 +130,7 @@ _policyroute_take_rules()
 policyroute_pre_start()
 {
 	local rc
-	_policyroute_table=$(_get_array "table_${IFVAR}")
+	_policyroute_table=$(_policyroute_get "table_${IFVAR}")
 	_policyroute_take_rules
 	_policyroute_active=
 	[ -n "${_policyroute_table}${_policyroute_rules}${_policyroute_rules6}" ] || return 0
@@ -141,7 +168,8 @@ policyroute_stop()
 	service_set_value ip6_rule ""
 
 	ebegin "Removing policy routing for ${IFACE}"
-	_policyroute_call stop "${IFACE}" --netns "$(_get_array "netns_${IFVAR}")"
+	_policyroute_values "netns=$(_policyroute_get "netns_${IFVAR}")" |
+		_policyroute_call stop --values=- -- "${IFACE}"
 	rc=$?
 	[ "${rc}" -eq 0 ] && service_set_value policyroute_started ""
 	eend "${rc}"

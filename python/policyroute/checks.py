@@ -13,6 +13,8 @@ from .plan import unknown_tables
 # config_ words whose value is an address that is not the interface's own.
 NOT_ADDRESSES = {"netmask", "brd", "broadcast", "peer", "pointopoint", "via", "gw"}
 OUR_VARS = re.compile(r"^(table|rules|rules6|policyroute_guard|policyroute_arp|failover)_(\w+)$")
+ANY_VAR = re.compile(r"^(table|rules|rules6|policyroute_guard|policyroute_arp|failover|netns|"
+                     r"config)_(\w+)$")
 
 
 def managed_ifvars(variables):
@@ -35,6 +37,11 @@ def check_all(variables, registry):
     names = {c.table.name for c in configs.values() if c.table and c.table.name}
     for cfg in configs.values():
         errors += unknown_tables(cfg.rules, registry, names)
+    # Names not registered yet get the numbers a start would give them, so
+    # "table_eth1=1024" is seen to be eth0's "e0" before either starts.
+    registry = registry.previewed(names)
+    errors += ambiguous_tables(configs, registry)
+    errors += reserved_tables(configs, registry)
     errors += shared_tables(configs, registry)
     errors += failovers(variables)
     errors += duplicate_addresses(variables)
@@ -49,6 +56,23 @@ def _table_id(cfg, registry):
     return cfg.table.id if cfg.table.id is not None else registry.lookup(cfg.table.name)
 
 
+def errors_of(errors, ifvar):
+    """The problems a start of ifvar must refuse: its own variables', and
+    those across interfaces that name it (``about``)."""
+    return [e for e in errors if ifvar_of(e.variable) == ifvar
+            or ifvar in getattr(e, "about", ())]
+
+
+def ifvar_of(variable):
+    m = ANY_VAR.match(variable)
+    return m.group(2) if m else None
+
+
+def _about(error, *ifvars):
+    error.about = set(ifvars)
+    return error
+
+
 def shared_tables(configs, registry):
     out, owner = [], {}
     for ifvar, cfg in configs.items():
@@ -56,19 +80,37 @@ def shared_tables(configs, registry):
             continue
         key = _table_id(cfg, registry) or cfg.table.name
         if key in owner:
-            out.append(cfg.table.origin.error(
-                cfg.table.name or str(cfg.table.id), f"is also the table of {owner[key]}"))
+            out.append(_about(cfg.table.origin.error(
+                cfg.table.name or str(cfg.table.id), f"is also the table of {owner[key]}"),
+                ifvar, owner[key]))
         else:
             owner[key] = ifvar
     return out
 
 
-def failover_target(unit, variables):
-    """pre-start: the failover_ sibling must be an interface with a table_
-    of its own (its addresses need a table to route by). None when it is."""
-    if unit.failover is None:
-        return None
-    return _no_table(Origin(f"failover_{unit.cfg.ifvar}"), unit.failover, variables)
+def reserved_tables(configs, registry):
+    """A table_ name that rt_tables maps onto main, local, default or 0."""
+    reserved = set(bands.RESERVED_TABLES.values())
+    return [cfg.table.origin.error(cfg.table.name, f"is table {_table_id(cfg, registry)} "
+                                   "(reserved) in rt_tables; give this interface a table "
+                                   "of its own")
+            for cfg in configs.values()
+            if cfg.table and cfg.table.name and _table_id(cfg, registry) in reserved]
+
+
+def ambiguous_tables(configs, registry):
+    """A table name two rt_tables files give different numbers: iproute2
+    and policyroute could each take another."""
+    out = []
+    for cfg in configs.values():
+        names = [(cfg.table.origin, cfg.table.name)] if cfg.table and cfg.table.name else []
+        names += [(r.origin, r.action[1]) for r in cfg.rules if r.action[0] == "lookup"]
+        for origin, name in names:
+            where = registry.conflicts.get(name)
+            if where:
+                out.append(origin.error(name, "has two numbers in rt_tables files: "
+                                        + ", ".join(f"{n} in {f}" for n, f in where)))
+    return out
 
 
 def _no_table(origin, target, variables):
@@ -131,9 +173,10 @@ def priority_collisions(configs):
                 key = (rule.family, rule.priority)
                 if key in explicit and explicit[key][0] != ifvar:
                     other = explicit[key][1]
-                    out.append(rule.origin.error(
+                    out.append(_about(rule.origin.error(
                         f"priority {rule.priority}",
-                        f"is also used by {other.variable} line {other.line}"))
+                        f"is also used by {other.variable} line {other.line}"),
+                        ifvar, explicit[key][0]))
                 explicit.setdefault(key, (ifvar, rule.origin))
     return out
 
@@ -149,10 +192,10 @@ def slot_collisions(configs, registry):
         if table_id is None or not any(r.priority is None for r in cfg.rules):
             continue
         s = bands.slot(table_id)
-        if s in slots:
+        if s in slots and slots[s][1] != table_id:      # one table twice: shared_tables
             out.append(Origin(f"table_{ifvar}").error(
                 cfg.table.name or str(table_id),
-                f"shares priority slot {s} with table_{slots[s]}; "
+                f"shares priority slot {s} with table_{slots[s][0]}; "
                 "give the rules_ lines explicit priorities"))
-        slots.setdefault(s, ifvar)
+        slots.setdefault(s, (ifvar, table_id))
     return out

@@ -16,7 +16,15 @@ def read_config(path, shell="/bin/sh"):
     """Every variable the file sets, as {name: value}."""
     # Syntax first (sh -n), then source; the end marker proves the file did
     # not stop the shell early (an `exit` in it); its last status is ignored.
-    script = '"$2" -n "$1" || exit 3; set -a; . "$1"; printf "%s\\0" "$3"; exec env -0'
+    # Values are printed by the shell's own printf, never through an exec's
+    # environment, where one over 128 kB would not fit (E2BIG). `set` lists
+    # the names (a multi-line value may show lines that look like more
+    # names: those are printed only when set, with their real values).
+    script = ('"$2" -n "$1" || exit 3; . "$1"; printf "%s\\0" "$3"; '
+              'for n in $(set | sed -n "s/^\\([A-Za-z_][A-Za-z0-9_]*\\)=.*/\\1/p"); do '
+              'case $n in ' + "|".join(p + "*" for p in PREFIXES) + ') '
+              'eval "[ -n \\"\\${$n+x}\\" ]" && eval "printf \'%s=%s\\0\' \\"\\$n\\" '
+              '\\"\\${$n}\\"";; esac; done')
     path = os.path.abspath(path)        # `. name` would search PATH
     if not os.path.exists(path):
         raise ConfigError(path, None, None, "does not exist")
@@ -36,7 +44,7 @@ def read_config(path, shell="/bin/sh"):
         raise ConfigError(path, None, None, "stops the shell before its end (an exit in it?)")
     out = {}
     for item in env.split(b"\0"):
-        name, sep, value = item.decode(errors="replace").partition("=")
+        name, sep, value = item.decode("utf-8", "surrogateescape").partition("=")
         if sep and name.startswith(PREFIXES):
             out[name] = value
     return out

@@ -105,11 +105,13 @@ def converge(unit, paths, runner, sysctl, registry=None):
                     cfg.table.name if cfg.table else None, list(plan.unique(p.mine)),
                     p.previous.sysctls if p.previous else [], unit.inputs,
                     p.previous.moved if p.previous else [])
-    store.save(record)              # intent first: a crash mid-apply is undoable
     before, done = list(record.sysctls), []
+    planned = sysctl.planned(cfg, p.table_id, before)
+    record.sysctls = before + [e for e in planned if e[0] not in {k for k, _o, _n in before}]
+    store.save(record)              # intent first, sysctls too: a crash mid-apply is undoable
     try:
         done = apply(runner, p.ops)     # undoes its own part when refused
-        record.sysctls = sysctl.apply(cfg, p.table_id, before)
+        record.sysctls = sysctl.apply(cfg, p.table_id, before, planned)
         if p.ops:
             verify(runner, cfg.iface, p.want)
     except (KernelError, StateError):

@@ -6,6 +6,7 @@ EXIT_USAGE = 2       # bad command line
 EXIT_KERNEL = 3      # the kernel refused a change: this run's changes undone
 EXIT_STATE = 4       # the record or the kernel disagree with what we expect
 EXIT_DRIFT = 5       # show: the kernel differs from what it should have
+TOKEN_SHOWN = 80     # characters of a bad word an error line shows
 
 
 class PolicyRouteError(Exception):
@@ -25,7 +26,11 @@ class ConfigError(PolicyRouteError):
 
     def message(self):
         where = self.variable if self.line is None else f"{self.variable} line {self.line}"
-        tok = f" '{self.token}'" if self.token is not None else ""
+        token = self.token
+        if token is not None and len(token) > TOKEN_SHOWN:
+            # a 140 kB word would not fit eerror's command line at boot
+            token = f"{token[:TOKEN_SHOWN]}...({len(token)} characters)"
+        tok = f" '{token}'" if token is not None else ""
         return f"{where}:{tok} {self.reason}"
 
 

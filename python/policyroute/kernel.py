@@ -9,10 +9,13 @@ import ctypes
 import json
 import os
 import re
+import signal
 import subprocess
+import tempfile
 from contextlib import contextmanager
 
 from .errors import KernelError, StateError
+from .parse import NETNS_RE, shown
 
 IP = os.environ.get("POLICYROUTE_IP", "ip")
 FAILED_RE = re.compile(r"Command failed -:(\d+)")
@@ -40,6 +43,8 @@ def in_netns(name, rundir=NETNS_RUN_DIR):
     if not name:
         yield
         return
+    if not NETNS_RE.match(name):
+        raise StateError(f"'{shown(name)}' is not a network namespace name")
     home = _open(SELF_NETNS, SELF_NETNS)
     previous = _entered
     try:
@@ -86,12 +91,22 @@ class Runner:
         self.trace = trace or (lambda line: None)
 
     def _run(self, argv, stdin):
-        try:
+        # The whole batch is in an unnamed file before ip starts: a pipe
+        # cut by a SIGKILL mid-write would end at half a line, and ip
+        # runs that half ("rule add from X" is "lookup main").
+        with tempfile.TemporaryFile() as batch:
             # surrogateescape: names in bytes that are not UTF-8 go through unchanged
-            return subprocess.run([IP, *argv], input=stdin, capture_output=True, check=False,
-                                  encoding="utf-8", errors="surrogateescape")
-        except FileNotFoundError:
-            raise StateError(f"{IP}: not found (iproute2 is needed)") from None
+            batch.write(stdin.encode("utf-8", "surrogateescape"))
+            batch.flush()
+            batch.seek(0)
+            try:
+                proc = subprocess.run([IP, *argv], stdin=batch, capture_output=True,
+                                      check=False, preexec_fn=_die_with_parent)
+            except FileNotFoundError:
+                raise StateError(f"{IP}: not found (iproute2 is needed)") from None
+        return subprocess.CompletedProcess(
+            proc.args, proc.returncode, proc.stdout.decode("utf-8", "surrogateescape"),
+            proc.stderr.decode("utf-8", "surrogateescape"))
 
     def query(self, family, commands):
         """Run read commands in one batch; one parsed JSON value per command."""
@@ -112,9 +127,11 @@ class Runner:
         if proc.returncode == 0:
             return
         if force:
-            if not FAILED_RE.search(proc.stderr) and len(lines) > 1:
-                # An argument error ends even a -force batch at once: go
-                # line by line so every other line still gets its chance.
+            if proc.returncode != 1 and len(lines) > 1:
+                # An argument error ends even a -force batch at once (exit
+                # 255, where a batch that ran every line exits 1), maybe
+                # after other lines failed: go line by line so every other
+                # line still gets its chance.
                 for line in lines:
                     self._run([f"-{family}", "-force", "-batch", "-"], line + "\n")
             return
@@ -142,6 +159,19 @@ class Runner:
                 f.write(value)
         except OSError as e:
             raise KernelError(f"sysctl {key}={value}", e.strerror) from None
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """In the child before exec: ip dies with the helper. Else a killed
+    helper's ip goes on applying after the namespace lock is free, and
+    the next start plans on a kernel that changes under it."""
+    ppid = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != ppid:        # the helper died before prctl
+        os._exit(1)
 
 
 PROC_SYS = os.environ.get("POLICYROUTE_PROC_SYS", "/proc/sys")

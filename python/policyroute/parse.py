@@ -11,16 +11,16 @@ from collections import namedtuple
 from . import bands
 from .errors import ConfigError, ConfigErrors
 
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
-IFNAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@+-]{0,14}$")
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}\Z")
+IFNAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@+-]{0,14}\Z")
 YES = {"yes", "true", "on", "1"}
 NO = {"no", "false", "off", "0"}
 
 # A number as iproute2 reads most of them (strtoul, base 0): 0x... is hex and
 # a leading 0 makes it octal.
 # Words that are numbers rather than names (then read by c_number).
-NUMBER_RE = re.compile(r"^(0[xX][0-9a-fA-F]+|[0-9]+)$")
-C_NUMBER_RE = re.compile(r"^(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$")
+NUMBER_RE = re.compile(r"^(0[xX][0-9a-fA-F]+|[0-9]+)\Z")
+C_NUMBER_RE = re.compile(r"^(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)\Z")
 
 # ipproto names (the usual /etc/protocols entries), as protocol numbers.
 IPPROTO = {"icmp": 1, "igmp": 2, "ipencap": 4, "ipip": 4, "tcp": 6, "egp": 8, "udp": 17,
@@ -125,6 +125,51 @@ class InterfaceConfig(namedtuple("InterfaceConfig", "iface ifvar table rules gua
     __slots__ = ()
 
 
+# A value is read one way everywhere only when it holds nothing but
+# printable ASCII words, blanks (space, tab) and newlines: CR, VT, FF,
+# U+0085, U+2028 and friends split or cut a line in some readers and not in
+# others, and a backslash is an escape to dash's echo (netifrc's
+# _get_array), so a value with one means something else at start than here.
+PLAIN_RE = re.compile(r"[ \t\n!-\[\]-~]*")
+NETNS_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}\Z")
+
+
+def shown(text):
+    """text with what is not printable ASCII written as an escape."""
+    return "".join(c if " " <= c <= "~" and c != "\\" else c.encode("unicode_escape",
+                   "backslashreplace").decode("ascii") for c in text)
+
+
+def plain_error(value, variable):
+    """ConfigError for the first character of value that is not plain
+    text (PLAIN_RE), naming its line and word; None when all is plain."""
+    if value is None or PLAIN_RE.fullmatch(value):
+        return None
+    n = 0
+    for line in value.split("\n"):
+        if line.strip(" \t"):
+            n += 1
+        if not PLAIN_RE.fullmatch(line):
+            bad = next(c for c in line if not PLAIN_RE.fullmatch(c))
+            word = next(w for w in re.split("[ \t]+", line) if bad in w)
+            what = "a backslash (an escape to dash's echo)" if bad == "\\" else \
+                f"U+{ord(bad):04X}" if ord(bad) < 0xd800 or ord(bad) > 0xdfff else "a byte that is not UTF-8"
+            return ConfigError(variable, max(n, 1), shown(word),
+                               f"holds {what}: only printable ASCII words, blanks and "
+                               "newlines are read the same way everywhere")
+    return None
+
+
+def parse_netns(value, origin):
+    """A network namespace name as `ip netns` keeps it (a file in /run/netns)."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    if not NETNS_RE.match(text):
+        raise origin.error(text, "is not a network namespace name (letters, digits, _ . -)")
+    return text
+
+
 def shell_var(iface):
     """netifrc's IFVAR: every character that is not alphanumeric becomes _."""
     return re.sub(r"[^A-Za-z0-9]", "_", iface)
@@ -156,6 +201,8 @@ def parse_table(value, origin):
 def parse_prefix(text, origin, family):
     if text in ("all", "any", "default"):
         return "all", family
+    if "%" in text:
+        raise origin.error(text, "has a scope id: iproute2 takes no %IFACE in a rule's prefix")
     try:
         net = ipaddress.ip_network(text, strict=False)
     except ValueError:
@@ -171,6 +218,8 @@ def c_value(text):
     """strtoul(text, NULL, 0) when all of text is that number, else None."""
     if not C_NUMBER_RE.match(text):
         return None
+    if len(text) > 40:
+        return 2**128       # far past every limit; int() would refuse 5,000 digits
     if text[:2] in ("0x", "0X"):
         return int(text, 16)
     return int(text, 8) if text.startswith("0") else int(text)
@@ -368,7 +417,7 @@ def _consume(line, keyword, value):
     o = line.origin
     if keyword in ("from", "to"):
         text, version = parse_prefix(value, o, line.family)
-        line.family = line.family or (version if text != "all" else None)
+        line.family = line.family or version       # ::/0 is IPv6, though it selects all
         line.selector.pop(keyword, None)
         if text != "all":
             line.selector[keyword] = text
@@ -419,6 +468,30 @@ def _action(line, tokens, i):
                          "unreachable, prohibit)")
 
 
+# TOS bits an IPv4 rule may select (the kernel's IPTOS_TOS_MASK less the
+# ECN bits); an IPv6 rule takes any DSCP, never the ECN bits.
+TOS_BITS = {4: 0x1c, 6: 0xfc}
+
+
+def _kernel_limits(line, action):
+    """What the kernel refuses of a line iproute2 accepts, refused here
+    first, before netifrc adds any address."""
+    o, family = line.origin, line.family or 4
+    tos = dict(line.selector).get("tos")
+    if tos is not None and int(tos, 16) & ~TOS_BITS[family]:
+        raise o.error(tos, f"has bits an IPv{family} rule cannot select "
+                           f"(the kernel takes tos within {TOS_BITS[family]:#04x}: "
+                           "no ECN bits" + (", no DSCP above 0x1c)" if family == 4 else ")"))
+    if family == 6 and "realms" in dict(line.modifiers):
+        raise o.error(dict(line.modifiers)["realms"], "is a realm: IPv6 rules have none")
+    if action[0] == "goto":
+        floor = line.priority if line.priority is not None else bands.USER_LAST
+        if int(action[1]) <= floor:
+            raise o.error(action[1], f"goto must jump forward, past priority {floor}"
+                          + ("" if line.priority is not None else
+                             " (the last a rules_ line without priority may get)"))
+
+
 def parse_rule(text, origin, family=None):
     """One ``rules_``/``rules6_`` line, read as ``ip rule add`` reads it."""
     line = _Line(origin, family)
@@ -445,6 +518,7 @@ def parse_rule(text, origin, family=None):
             raise origin.error("l3mdev", "takes no lookup, goto or type: l3mdev picks the table")
         line.action = ("l3mdev",)
     action = line.action or ("lookup", "main")     # iproute2: no action is table main
+    _kernel_limits(line, action)
     return Rule(line.family or 4, tuple(line.selector.items()), action,
                 tuple(line.modifiers.items()), line.priority, origin, line.protocol)
 
@@ -461,8 +535,11 @@ def parse_flag(value, origin, default=True):
 
 
 def split_lines(value):
-    """netifrc's _get_array: entries one per line, trimmed, blanks dropped."""
-    return [line.strip() for line in (value or "").splitlines() if line.strip()]
+    """netifrc's _get_array: entries one per line, trimmed, blanks dropped.
+    Only a newline ends a line and only space and tab are blanks: any other
+    separator is refused first (plain_error)."""
+    lines = (line.strip(" \t") for line in (value or "").split("\n"))
+    return [line for line in lines if line]
 
 
 def parse_interface(iface, table=None, rules=None, rules6=None, guard=None,
@@ -489,11 +566,21 @@ def parse_interface_partly(iface, table=None, rules=None, rules6=None, guard=Non
 
     if not IFNAME_RE.match(iface):
         errors.append(ConfigError("IFACE", None, iface, "is not an interface name"))
-    table_given = table is not None and table.strip() != ""
-    if table_given:
+    values = {"table": table, "rules": rules, "rules6": rules6, "policyroute_guard": guard,
+              "policyroute_arp": arp, "netns": netns}
+    for name, value in values.items():
+        problem = plain_error(value, f"{name}_{ifvar}")
+        if problem:
+            errors.append(problem)
+            values[name] = None         # read no further: one error per value
+    table, rules, rules6 = values["table"], values["rules"], values["rules6"]
+    if table is not None and table.strip() != "":
         attempt("table", lambda: parse_table(table, Origin(f"table_{ifvar}")))
-    attempt("guard", lambda: parse_flag(guard, Origin(f"policyroute_guard_{ifvar}")))
-    attempt("arp", lambda: parse_flag(arp, Origin(f"policyroute_arp_{ifvar}")))
+    attempt("guard", lambda: parse_flag(values["policyroute_guard"],
+                                        Origin(f"policyroute_guard_{ifvar}")))
+    attempt("arp", lambda: parse_flag(values["policyroute_arp"],
+                                      Origin(f"policyroute_arp_{ifvar}")))
+    attempt("netns", lambda: parse_netns(values["netns"], Origin(f"netns_{ifvar}")))
     lines = []
     for variable, value, family in ((f"rules_{ifvar}", rules, None),
                                      (f"rules6_{ifvar}", rules6, 6)):
@@ -504,7 +591,7 @@ def parse_interface_partly(iface, table=None, rules=None, rules6=None, guard=Non
                 errors.append(e)
     errors += _check_rules(lines)
     cfg = InterfaceConfig(iface, ifvar, parsed.get("table"), tuple(r for r, _ in lines),
-                          parsed["guard"], parsed["arp"], netns or None)
+                          parsed["guard"], parsed["arp"], parsed.get("netns"))
     return cfg, errors
 
 
@@ -527,7 +614,10 @@ def parse_failover(value, iface, ifvar):
     """``failover_<IFVAR>``: the interface this one's aliases move to when
     it loses carrier, or None."""
     origin = Origin(f"failover_{ifvar}")
-    text = (value or "").strip()
+    problem = plain_error(value, origin.variable)
+    if problem:
+        raise problem
+    text = (value or "").strip(" \t\n")
     if not text:
         return None
     if not IFNAME_RE.match(text):
@@ -585,6 +675,9 @@ def parse_unit(iface, inputs, netns=None):
         failover = parse_failover(inputs.get("failover"), iface, ifvar)
     except ConfigError as e:
         errors.append(e)
+    problem = plain_error(inputs.get("configured"), f"config_{ifvar}")
+    if problem:
+        errors.append(problem)
     if errors:
         raise ConfigErrors(errors)
     return Unit(cfg, inputs, failover, primaries(inputs.get("configured")))

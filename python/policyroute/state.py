@@ -7,6 +7,7 @@ import os
 from contextlib import contextmanager
 
 from .errors import StateError
+from .parse import NETNS_RE, shown
 from .plan import Obj
 from .files import atomic_write
 
@@ -100,6 +101,8 @@ class Store:
         atomic_write(p, record.to_json(), 0o644)
 
     def folder(self, netns=None):
+        if netns and not NETNS_RE.match(netns):
+            raise StateError(f"'{shown(netns)}' is not a network namespace name")
         return os.path.join(self.root, "netns", netns) if netns else self.root
 
     @contextmanager

