@@ -63,6 +63,15 @@ def errors_of(errors, ifvar):
             or ifvar in getattr(e, "about", ())]
 
 
+MAC_KEY = re.compile(r"^[0-9A-Fa-f]{12}$")
+
+
+def mac_key(ifvar):
+    """Is this the key netifrc's macnet gives a per-MAC setting (the MAC
+    without colons), rather than an interface's IFVAR?"""
+    return bool(ifvar and MAC_KEY.match(ifvar))
+
+
 def ifvar_of(variable):
     m = ANY_VAR.match(variable)
     return m.group(2) if m else None

@@ -6,7 +6,7 @@ interface (its own values, and what it shares with the others: a table,
 a priority), so a start and check never disagree."""
 
 from .. import engine
-from ..checks import check_all, errors_of, ifvar_of
+from ..checks import check_all, errors_of, ifvar_of, mac_key
 from ..confd import read_config
 from ..errors import ConfigError, ConfigErrors
 from .common import VARIABLES, add_values, read_values, sibling_tables, unit_from_args
@@ -22,7 +22,11 @@ def run(args, ctx):
     if variables is not None:
         unit_vars = _as_variables(args)
         ifvar = unit_vars.pop("ifvar")
-        merged = {k: v for k, v in variables.items() if ifvar_of(k) != ifvar}
+        # Settings keyed by a MAC are whichever interface has that MAC (this
+        # one, mapped by macnet before this hook, or another): no sibling
+        # to compare with.
+        merged = {k: v for k, v in variables.items()
+                  if ifvar_of(k) != ifvar and not mac_key(ifvar_of(k))}
         merged.update({f"{name}_{ifvar}": v for name, v in unit_vars.items() if v is not None})
         _configs, errors = check_all(merged, ctx.paths.registry())
         errors = errors_of(errors, ifvar)
