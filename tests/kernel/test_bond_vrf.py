@@ -10,12 +10,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
+from policyroute import vrf
+
 from . import checks
-from .uml import REPO
 
 pytestmark = pytest.mark.root
 
@@ -24,21 +23,6 @@ TTL = {"gwA": 100, "gwC": 150, "gwD": 250}
 PINGS = 3
 LINKS = ("eth0.10", "bond0.10", "b0", "b1", "eth2")
 VRF_TABLE = "10"
-
-
-def vrf_module():
-    """python/policyroute/vrf.py from this tree (the tier has no venv)."""
-    spec = importlib.util.spec_from_file_location(
-        "policyroute.vrf", REPO / "python" / "policyroute" / "vrf.py",
-        submodule_search_locations=None)
-    import sys
-    sys.path.insert(0, str(REPO / "python"))
-    try:
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(REPO / "python"))
-    return mod
 
 
 def numbers(boot):
@@ -161,7 +145,6 @@ def test_the_vrf_table_is_untouched_and_works_after_the_stops(bond_vrf):
 
 @pytest.mark.parametrize("data", ["plain", "details"])
 def test_table_on_a_vrf_slave_or_device_is_refused(bond_vrf, data):
-    vrf = vrf_module()
     if data == "plain":       # ip -json link show + ip -json link show type vrf
         links, vrfs = bond_vrf.block("links-plain").json(), bond_vrf.block("vrfs").json()
     else:                     # ip -details -json link show alone
