@@ -13,26 +13,28 @@ Routes for a VRF belong in its table (``routes_eth2="... table 10"``).
 
 Pure: the caller passes what ``ip -json link show`` printed (every link,
 or at least the interface and its master) and, since without
-``-details`` a link does not say what kind it is, what ``ip -json link
-show type vrf`` printed. With ``-details`` data the second is optional.
+``-details`` a link does not say what kind it is, what ``ip -json vrf
+show`` printed (names and tables; ``ip -json link show type vrf`` does
+too, without the tables). With ``-details`` link data the second is
+optional. Both queries run in one ``ip -batch``.
 """
 
 from .errors import ConfigError
 
 
-def vrf_names(links, vrfs=()):
-    """Names of the VRF devices among links (details) and vrfs."""
-    names = {link.get("ifname") for link in vrfs}
-    names |= {link.get("ifname") for link in links
-              if (link.get("linkinfo") or {}).get("info_kind") == "vrf"}
-    names.discard(None)
-    return names
-
-
-def _vrf_table(link, key):
-    """The VRF's table number from -details data, or None."""
-    data = (link.get("linkinfo") or {}).get(key) or {}
-    return data.get("table")
+def vrf_tables(links, vrfs=()):
+    """{VRF device name: its table number, or None when not told}, from
+    vrfs (``vrf show`` or ``link show type vrf``) and -details links."""
+    out = {}
+    for link in links:
+        info = link.get("linkinfo") or {}
+        if info.get("info_kind") == "vrf":
+            out[link["ifname"]] = (info.get("info_data") or {}).get("table")
+    for v in vrfs:
+        name = v.get("name") or v.get("ifname")
+        if name and out.get(name) is None:
+            out[name] = v.get("table")
+    return out
 
 
 def refusal(iface, ifvar, table, links, vrfs=()):
@@ -46,16 +48,17 @@ def refusal(iface, ifvar, table, links, vrfs=()):
     link = next((x for x in links if x.get("ifname") == iface), None)
     if link is None:
         return None
-    names = vrf_names(links, vrfs)
-    if iface in names:
-        number = _vrf_table(link, "info_data")
-        what = f"{iface} is a VRF device" + (f" (table {number})" if number else "")
-    elif link.get("master") in names:
-        number = _vrf_table(link, "info_slave_data")
-        what = (f"{iface} is enslaved to VRF {link['master']}"
-                + (f" (table {number})" if number else ""))
+    tables = vrf_tables(links, vrfs)
+    if iface in tables:
+        number = tables[iface]
+        what = f"{iface} is a VRF device"
+    elif link.get("master") in tables:
+        number = tables[link["master"]]
+        what = f"{iface} is enslaved to VRF {link['master']}"
     else:
         return None
+    if number is not None:
+        what += f" (table {number})"
     return ConfigError(
         f"table_{ifvar}", None, table,
         f"{what}: the VRF's l3mdev rule routes its traffic by the VRF's own table; "

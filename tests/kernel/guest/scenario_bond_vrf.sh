@@ -92,6 +92,7 @@ kt_rc start-bond0 net.bond0 start
 kt links ip -d -j link show
 kt links-plain ip -j link show
 kt vrfs ip -j link show type vrf
+kt vrf-show ip -j vrf show
 kt registered cat /etc/iproute2/rt_tables.d/policyroute.conf
 kt_state rules-started
 kt tables ip -N -j -4 route show table all
