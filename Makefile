@@ -5,12 +5,13 @@ PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 # python3-pyroute2: the follower on the system python3 (the OpenRC tier runs
 # the installed helper there); radvd, dnsmasq-base, dhcpcd-base: the daemons
-# the namespace tier brings addresses with.
+# the namespace tier brings addresses with. user-mode-linux: the kernel tier's
+# real kernel (802.1Q, bonding, VRF), run as a process.
 DEBS := openrc busybox iproute2 procps dash scdoc python3-pyroute2 radvd dnsmasq-base \
-	dhcpcd-base
+	dhcpcd-base user-mode-linux
 STAMP := $(VENV)/.installed
 
-.PHONY: all bootstrap debs test test-unit test-netns test-openrc demo bench lint clean \
+.PHONY: all bootstrap debs test test-unit test-netns test-openrc test-kernel demo bench lint clean \
 	install install-helper install-module install-data uninstall man dist
 
 # Install layout. The helper runs on the system python3 from its own folder
@@ -58,6 +59,9 @@ test-netns: bootstrap
 
 test-openrc: bootstrap
 	$(PYTEST) -q tests/openrc
+
+test-kernel: bootstrap
+	$(PYTEST) -q -rs tests/kernel
 
 lint: bootstrap
 	$(VENV)/bin/shellcheck -s sh netifrc-module/*.sh

@@ -1,10 +1,12 @@
-"""Read pytest's JUnit report: fail on any skipped test and on any tier
-(a folder under tests/) that ran no test."""
+"""Read pytest's JUnit report: fail on any skipped test, on any tier
+(a folder under tests/) that ran no test, and on a kernel scenario (one
+boot of user-mode-linux, one test module) of which no test ran."""
 
 import sys
 import xml.etree.ElementTree as ET
 
 SHELLS = ("bash", "dash", "busybox")
+KERNEL_MODULES = ("test_seed", "test_bond_vrf", "test_standin")
 
 
 def main(report, tiers):
@@ -30,6 +32,14 @@ def main(report, tiers):
         print(f"ci: openrc tier under {shell}: {count} tests")
         if "openrc" in tiers and count == 0:
             bad.append(f"openrc under {shell}")
+    if "kernel" in tiers:
+        ran_modules = [c.get("classname", "").split(".") for c in root.iter("testcase")
+                       if c.find("skipped") is None]
+        for module in KERNEL_MODULES:
+            count = sum("kernel" in p[:2] and module in p for p in ran_modules)
+            print(f"ci: kernel tier {module}: {count} tests")
+            if count == 0:
+                bad.append(f"kernel {module}")
     if skipped:
         print(f"ci: {len(skipped)} tests were skipped:", *skipped, sep="\n  ", file=sys.stderr)
     if bad:

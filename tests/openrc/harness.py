@@ -36,9 +36,10 @@ from typing import Iterable, Mapping, Sequence
 HERE = Path(__file__).resolve().parent
 NET_LO = HERE / "net.lo"
 STANDIN_MODULES_DIR = HERE / "modules"
-# Modules every world gets unless told otherwise: the interface provider
-# and the MAC-keyed settings mapper, as on a stock Gentoo install.
-DEFAULT_MODULES = ("iproute2", "macnet")
+# Modules every world gets unless told otherwise: the interface provider,
+# the MAC-keyed settings mapper and the VLAN maker, as on a stock Gentoo
+# install (the vlan module does nothing without vlans_<IFVAR>).
+DEFAULT_MODULES = ("iproute2", "macnet", "vlan")
 
 SHELLS = {
     "bash": "/usr/bin/bash",

@@ -396,3 +396,40 @@ def test_close_removes_namespaces_and_files(host_guard):
             except OSError:
                 pass
     assert net not in live
+
+
+# The vlan stand-in. Its nesting needs 802.1Q, which this kernel lacks:
+# tests/kernel/test_standin.py checks it under user-mode-linux. Here: it
+# stays out of the way, and a VLAN it cannot make fails the parent's start.
+
+def test_vlan_module_does_nothing_without_vlans(world):
+    world.veth(IF)
+    recorder(world)
+    conf(world, BASIC)
+    proc = world.rc(SVC, "start", verbose=True)
+    ok(proc)
+    assert "vlan" in next(line for line in proc.stdout.splitlines()
+                          if "Loaded modules:" in line)
+    assert "VLAN" not in proc.stdout
+    before = {link["ifname"] for link in world.ip_json("link", "show")}
+    ok(world.rc(SVC, "stop"))
+    assert hooks_of(log(world)) == ["pre_up", "pre_start", "post_start",
+                                    "pre_stop", "stop", "post_stop"]
+    assert {link["ifname"] for link in world.ip_json("link", "show")} == before
+
+
+def test_vlan_that_cannot_be_made_fails_the_parents_start(world):
+    # 4095 is no VLAN id on any kernel (and this one has no 802.1Q at all).
+    world.veth("eth0")
+    recorder(world)
+    conf(world, 'config_eth0="null"\nvlans_eth0="4095"\n'
+                'config_eth0_4095="192.0.2.16/24"\n')
+    proc = world.rc("net.eth0", "start")
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "Adding VLAN 4095 to eth0" in out and "[ !! ]" in out
+    assert "Error" in out                       # iproute2's own words
+    assert "Bringing up interface eth0.4095" not in out
+    assert [line.split()[0] for line in log(world)] == ["pre_up", "pre_start", "post_start"]
+    assert "eth0.4095" not in {link["ifname"] for link in world.ip_json("link", "show")}
+    assert world.service_status("net.eth0") != "started"
