@@ -6,7 +6,7 @@ back on any failure), verify by reading the kernel back, and record.
 
 from collections import namedtuple
 
-from . import failover, parse, plan
+from . import failover, parse, plan, vrf
 from .errors import ConfigError, ConfigErrors, KernelError, PolicyRouteError, StateError
 from .observe import observe
 from .state import Record
@@ -24,6 +24,16 @@ def pre_start(cfg, paths, sibling_tables=()):
     own = [cfg.table.name] if cfg.table and cfg.table.name else []
     _raise(plan.unknown_tables(cfg.rules, registry, set(own) | set(sibling_tables)))
     return register_tables(cfg, registry, sibling_tables)
+
+
+def refuse_vrf(cfg, runner):
+    """table_ on a VRF device or slave is a configuration error (vrf.py),
+    found at post-start, before any rule: pre-start reads no kernel."""
+    if cfg.table is None:
+        return
+    links, vrfs = runner.query(4, ["link show", "vrf show"])
+    table = cfg.table.name or str(cfg.table.id)
+    _raise([p for p in (vrf.refusal(cfg.iface, cfg.ifvar, table, links, vrfs),) if p])
 
 
 def _raise(errors):
@@ -86,6 +96,7 @@ def post_start(unit, paths, runner, sysctl, registry=None):
     make sure the namespace's follower runs (follower.py)."""
     from . import follower
     registry = registry or paths.registry()
+    refuse_vrf(unit.cfg, runner)
     register_tables(unit.cfg, registry)         # when pre-start did not
     with paths.store().locked(unit.cfg.netns):
         ops = converge(unit, paths, runner, sysctl, registry)

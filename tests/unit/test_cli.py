@@ -242,7 +242,7 @@ def helper(tmp_path, *argv, **env):
     ("{not json", "ip -json: not JSON"),
     ("[]" + "{" * 3, "ip -json: not JSON"),
     ('{"a": 1}' * 4, "ip -json: a dict where a list belongs"),
-    ("[]", "ip -json gave 1 answers to 4 queries"),
+    ("[]", "ip -json gave 1 answers to "),          # 2 (vrf check) or 4 (observe) queries
 ])
 def test_invalid_json_from_ip_is_one_line_exit_4(tmp_path, answer, words):
     conf = tmp_path / "net"
