@@ -163,3 +163,13 @@ def test_table_on_a_vrf_slave_or_device_is_refused(bond_vrf, data):
         assert vrf.refusal(iface, iface.replace(".", "_"), "t", links, vrfs) is None
     assert vrf.refusal("eth2", "eth2", "", links, vrfs) is None          # no table_
     assert vrf.refusal("eth9", "eth9", "t", links, vrfs) is None         # not there yet
+
+
+def test_a_start_with_table_on_the_vrf_slave_fails_and_adds_nothing(bond_vrf):
+    start = bond_vrf.block("start-eth2")
+    assert start.rc != 0, start.text
+    assert "table_eth2: 'blue2' eth2 is enslaved to VRF vrf-blue (table 10)" in start.text
+    end = checks.state(bond_vrf.block("rules-end"))
+    after = checks.state(bond_vrf.block("rules-eth2"))
+    assert checks.rule_set(after["rules4"]) == checks.rule_set(end["rules4"])
+    assert after["routes4"] == []

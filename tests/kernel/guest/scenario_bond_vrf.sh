@@ -137,3 +137,8 @@ kt_tx vrf-end-tx0 eth2
 kt_ping vrf-end-ping "" vrf-blue 198.51.100.1 3
 kt_tx vrf-end-tx1 eth2
 seed_follower follower-end
+
+# --- scenario 4: table_ on the VRF's slave is refused by the start itself
+printf 'config_eth2="null"\ntable_eth2="blue2"\n' >> /etc/conf.d/net
+kt_rc start-eth2 net.eth2 start
+kt_state rules-eth2
