@@ -140,5 +140,6 @@ seed_follower follower-end
 
 # --- scenario 4: table_ on the VRF's slave is refused by the start itself
 printf 'config_eth2="null"\ntable_eth2="blue2"\n' >> /etc/conf.d/net
+kt_services eth2
 kt_rc start-eth2 net.eth2 start
 kt_state rules-eth2
