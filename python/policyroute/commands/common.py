@@ -80,13 +80,19 @@ def unit_from_file(path, iface, store=None):
     under the interface's own name (per-MAC or per-ESSID keys, which only
     netifrc can resolve), the values its start resolved, from its record."""
     variables = read_config(path)
-    inputs = unit_values(variables, parse.shell_var(iface))
     netns = variables.get(f"netns_{parse.shell_var(iface)}") or None
     record = store.load(iface, netns) if store is not None else None
+    return parse.parse_unit(iface, inputs_for(variables, iface, record), netns), variables
+
+
+def inputs_for(variables, iface, record):
+    """The interface's values in conf.d/net or, where the file sets none
+    under its own name, the ones its start resolved (record.inputs)."""
+    inputs = unit_values(variables, parse.shell_var(iface))
     if record is not None and record.inputs and not any(
             inputs.get(k) for k in ("table", "rules", "rules6")):
-        inputs = record.inputs
-    return parse.parse_unit(iface, inputs, netns), variables
+        return record.inputs
+    return inputs
 
 
 def sibling_tables(variables):

@@ -13,7 +13,7 @@ from ..kernel import in_netns
 from ..parse import parse_interface, parse_unit, shell_var
 from .. import follower
 from ..status import has_drift, status
-from .common import add_config_option
+from .common import add_config_option, inputs_for
 
 WIDTH = 80
 
@@ -52,10 +52,9 @@ def _config(variables, record):
     its start resolved."""
     if variables is None:
         return None
-    values = interface_values(variables, shell_var(record.iface))
-    if record.inputs and not any(values.get(k) for k in ("table", "rules", "rules6")):
+    if inputs_for(variables, record.iface, record) is record.inputs:
         return parse_unit(record.iface, record.inputs, record.netns).cfg
-    return parse_interface(record.iface, **values)
+    return parse_interface(record.iface, **interface_values(variables, shell_var(record.iface)))
 
 
 def _yaml():
