@@ -22,6 +22,7 @@ Both log to ``follow.log`` beside the records.
 
 import ctypes
 import fcntl
+import functools
 import importlib
 import os
 import select
@@ -206,7 +207,8 @@ def supervise(paths, netns=None):
         while not stopping:
             began = time.monotonic()
             child[0] = subprocess.Popen(command(paths, netns, worker=True),
-                                        preexec_fn=_die_with_parent)
+                                        preexec_fn=functools.partial(_die_with_parent,
+                                                                     os.getpid()))
             rc = child[0].wait()
             if stopping or rc in (0, EX_UNAVAILABLE):
                 break
@@ -235,8 +237,13 @@ def _status(rc):
     return f"signal {signal.Signals(-rc).name}" if rc < 0 else f"exit code {rc}"
 
 
-def _die_with_parent():
+def _die_with_parent(parent):
+    """In the worker, before exec: die with the supervisor. A supervisor
+    that died before the prctl took effect leaves no signal to come, so
+    the worker checks it still has that parent."""
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(0)
 
 
 # ------------------------------------------------------------ worker
