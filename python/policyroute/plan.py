@@ -9,6 +9,7 @@ built from our own argument lists here and from ``ip -json`` in observe.py.
 import ipaddress
 import zlib
 from collections import namedtuple
+from functools import lru_cache
 
 from . import bands
 from .errors import ConfigErrors
@@ -236,6 +237,7 @@ def removal(recorded, have_keys):
 
 # ---------------------------------------------------------------- keys
 
+@lru_cache(maxsize=1 << 16)       # at 10,000 addresses every key is asked for several times
 def key_of_args(kind, family, args):
     """Canonical frozenset of (field, value) for our own argument lists."""
     fields, i = {}, 0

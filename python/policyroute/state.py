@@ -37,7 +37,7 @@ class Record:
             "objects": [{"kind": o.kind, "family": o.family, "args": list(o.args)}
                         for o in self.objects],
             "sysctls": self.sysctls, "inputs": self.inputs, "moved": self.moved},
-            indent=1) + "\n"
+            separators=(",", ":")) + "\n"     # indent= takes the slow encoder
 
     @classmethod
     def from_json(cls, text):

@@ -84,7 +84,7 @@ def test_other_version_is_refused(tmp_path):
     store = state.Store(tmp_path)
     store.save(record())
     p = Path(store.path("eth1.10"))
-    p.write_text(p.read_text().replace('"version": 1', '"version": 99'))
+    p.write_text(p.read_text().replace('"version":1', '"version":99'))
     with pytest.raises(StateError, match="record version 99 is not 1"):
         store.load("eth1.10")
     with pytest.raises(StateError):           # all() never skips what it cannot read
