@@ -1,8 +1,8 @@
 # netifrc module: source-based policy routing (policyroute(8)).
 # shellcheck shell=sh disable=SC3043
 #
-# An adapter only. It reads this interface's variables with _get_array,
-# hands each one to the policyroute helper as a single argument, and turns
+# An adapter only. It reads this interface's variables once per start,
+# hands them to the policyroute helper on stdin, and turns
 # the helper's answer into einfo/ewarn/eerror. It parses nothing itself.
 #
 #   table_eth1_10="e1v10"        one routing table for this interface
@@ -61,24 +61,21 @@ _policyroute_call()
 	return "${rc}"
 }
 
-# Printable ASCII but the backslash, tab and newline: what is read the same
-# way everywhere. A value with anything else goes to the helper as written
-# (and is refused there, as `policyroute check` refuses it): _get_array
-# would cut or change it first (dash's echo turns \n, \c and \0 into a
-# newline, a cut and a NUL; a CR or a no-break space may be trimmed).
-_policyroute_plain=' !"#$%&'"'"'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~	
-'
-
-# _policyroute_get VAR: the value as netifrc reads it (_get_array), or as
-# written when it is not plain.
+# _policyroute_get VAR: set _policyroute_v to the value as written. The
+# helper reads it the way _get_array does (lines trimmed, blank lines
+# dropped) and refuses what is not plain ASCII words, so no value is cut
+# or changed first by a shell (dash's echo in _get_array turns \n, \c and
+# \0 into a newline, a cut and a NUL) and no fork is spent reading it.
+# A bash array (deprecated, still netifrc's) goes through _get_array.
 _policyroute_get()
 {
-	local raw
-	eval "raw=\${$1-}"
-	case "${raw}" in
-		*[!"${_policyroute_plain}"]*) printf '%s' "${raw}" ;;
-		*) _get_array "$1" ;;
-	esac
+	eval "_policyroute_v=\${$1-}"
+	local _policyroute_n=1
+	if [ -n "${BASH}" ]; then
+		eval "_policyroute_n=\${#$1[@]}"
+		[ "${_policyroute_n}" -gt 1 ] && _policyroute_v=$(_get_array "$1")
+	fi
+	return 0
 }
 
 # _policyroute_values NAME=VALUE...: the records --values - reads.
@@ -101,27 +98,57 @@ _policyroute_iproute2_kept()
 	done
 }
 
-# _policyroute_run STEP: call the helper with this interface's values.
-_policyroute_run()
+# _policyroute_read: this interface's values, each read once per start
+# (variables set here live from pre_start to post_start).
+_policyroute_read()
+{
+	_policyroute_get "table_${IFVAR}"; _policyroute_table=${_policyroute_v}
+	_policyroute_get "rules_${IFVAR}"; _policyroute_rules=${_policyroute_v}
+	_policyroute_get "rules6_${IFVAR}"; _policyroute_rules6=${_policyroute_v}
+	_policyroute_get "policyroute_guard_${IFVAR}"; _policyroute_guard=${_policyroute_v}
+	_policyroute_get "policyroute_arp_${IFVAR}"; _policyroute_arp=${_policyroute_v}
+	_policyroute_get "failover_${IFVAR}"; _policyroute_failover=${_policyroute_v}
+	_policyroute_get "config_${IFVAR}"; _policyroute_configured=${_policyroute_v}
+	_policyroute_get "netns_${IFVAR}"; _policyroute_netns=${_policyroute_v}
+}
+
+# _policyroute_mine: this interface's records for --values -.
+_policyroute_mine()
 {
 	_policyroute_values \
 		"table=${_policyroute_table}" \
 		"rules=${_policyroute_rules}" \
 		"rules6=${_policyroute_rules6}" \
-		"guard=$(_policyroute_get "policyroute_guard_${IFVAR}")" \
-		"arp=$(_policyroute_get "policyroute_arp_${IFVAR}")" \
-		"failover=$(_policyroute_get "failover_${IFVAR}")" \
-		"configured=$(_policyroute_get "config_${IFVAR}")" \
-		"netns=$(_policyroute_get "netns_${IFVAR}")" |
-	_policyroute_call "$1" --ifvar="${IFVAR}" --values=- \
-		--config="${policyroute_config:-/etc/conf.d/net}" -- "${IFACE}"
+		"guard=${_policyroute_guard}" \
+		"arp=${_policyroute_arp}" \
+		"failover=${_policyroute_failover}" \
+		"configured=${_policyroute_configured}" \
+		"netns=${_policyroute_netns}"
+}
+
+# _policyroute_siblings: every interface's policyroute settings, as this
+# shell has them from conf.d/net, so pre-start refuses what `policyroute
+# check` refuses across interfaces (a shared table or priority) without
+# reading the file again. `set` lists the names; a line of a multi-line
+# value that looks like one more name is only passed when it is set.
+_policyroute_siblings()
+{
+	local name
+	for name in $(set | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p'); do
+		case "${name}" in
+			table_?*|rules_?*|rules6_?*|policyroute_guard_?*|policyroute_arp_?*|\
+			failover_?*|config_?*|netns_?*) ;;
+			*) continue ;;
+		esac
+		_policyroute_get "${name}"
+		[ -n "${_policyroute_v}" ] && _policyroute_values "${name}=${_policyroute_v}"
+	done
+	return 0
 }
 
 # Take rules_/rules6_ away from iproute2.sh for this start.
 _policyroute_take_rules()
 {
-	_policyroute_rules=$(_policyroute_get "rules_${IFVAR}")
-	_policyroute_rules6=$(_policyroute_get "rules6_${IFVAR}")
 	unset "rules_${IFVAR}" "rules6_${IFVAR}"
 	service_set_value ip_rule ""
 	service_set_value ip6_rule ""
@@ -130,14 +157,15 @@ _policyroute_take_rules()
 policyroute_pre_start()
 {
 	local rc
-	_policyroute_table=$(_policyroute_get "table_${IFVAR}")
+	_policyroute_read
 	_policyroute_take_rules
 	_policyroute_active=
 	[ -n "${_policyroute_table}${_policyroute_rules}${_policyroute_rules6}" ] || return 0
 	_policyroute_active=yes
 
 	ebegin "Checking policy routing for ${IFACE}"
-	_policyroute_run pre-start
+	{ _policyroute_mine; _policyroute_siblings; } |
+		_policyroute_call pre-start --ifvar="${IFVAR}" --values=- -- "${IFACE}"
 	rc=$?
 	eend "${rc}"
 }
@@ -149,7 +177,7 @@ policyroute_post_start()
 	_policyroute_iproute2_kept
 
 	ebegin "Adding policy routing for ${IFACE}"
-	_policyroute_run post-start
+	_policyroute_mine | _policyroute_call post-start --ifvar="${IFVAR}" --values=- -- "${IFACE}"
 	rc=$?
 	[ "${rc}" -eq 0 ] && service_set_value policyroute_started yes
 	eend "${rc}"
@@ -168,7 +196,8 @@ policyroute_stop()
 	service_set_value ip6_rule ""
 
 	ebegin "Removing policy routing for ${IFACE}"
-	_policyroute_values "netns=$(_policyroute_get "netns_${IFVAR}")" |
+	_policyroute_get "netns_${IFVAR}"
+	_policyroute_values "netns=${_policyroute_v}" |
 		_policyroute_call stop --values=- -- "${IFACE}"
 	rc=$?
 	[ "${rc}" -eq 0 ] && service_set_value policyroute_started ""

@@ -30,12 +30,24 @@ class Context:
 
     def __init__(self, args):
         from .paths import Paths
-        from .kernel import Runner
-        from .sysctl import Sysctl
         self.args = args
         self.paths = Paths.from_env(state_dir=args.state_dir, iproute2_dir=args.iproute2_dir)
-        self.runner = Runner(trace=self.trace if args.verbose else None)
-        self.sysctl = Sysctl(self.runner)
+        self._runner = self._sysctl = None
+
+    @property
+    def runner(self):
+        """Made when first used: pre-start and check run no ip."""
+        if self._runner is None:
+            from .kernel import Runner
+            self._runner = Runner(trace=self.trace if self.args.verbose else None)
+        return self._runner
+
+    @property
+    def sysctl(self):
+        if self._sysctl is None:
+            from .sysctl import Sysctl
+            self._sysctl = Sysctl(self.runner)
+        return self._sysctl
 
     def trace(self, line):
         try:
@@ -71,12 +83,16 @@ def _chosen(argv):
 
 
 def build_parser(argv=()):
-    """Full arguments for the command in argv; the others only by name."""
+    """Full arguments for the command in argv, and no other (a hook at
+    boot builds one subparser, not eleven); without one, every command by
+    name for --help."""
     p = Parser(prog="policyroute", description="Source-based policy routing for netifrc.")
     _global_options(p)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     chosen = _chosen(argv)
     for name, (_module, text) in COMMANDS.items():
+        if chosen and name != chosen:
+            continue
         sp = sub.add_parser(name, help=text, description=text)
         if name == chosen:
             module = load(name)

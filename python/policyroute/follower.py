@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 
+from . import site_packages
 from .kernel import NETNS_RUN_DIR
 
 QUIET = 0.01            # a burst ends after this long without an event
@@ -252,6 +253,7 @@ def work(paths, runner, sysctl, netns=None):
     """Subscribe, settle everything, then settle what each burst touched."""
     from . import engine
     importlib.import_module(f"{__package__}.announce")    # now, not at the first move
+    site_packages()
     try:
         from pyroute2 import IPRSocket
     except ImportError:

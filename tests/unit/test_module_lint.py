@@ -26,12 +26,17 @@ def test_module_is_shellcheck_clean():
 
 
 def test_module_never_evals_a_value():
-    """eval only reads a variable by its name (STYLE.md 2): the one line
-    in _policyroute_get, whose $1 is always "NAME_${IFVAR}"."""
+    """eval only reads a variable by its name (STYLE.md 2): the lines in
+    _policyroute_get, whose $1 is always "NAME_${IFVAR}" or a name `set`
+    listed that starts like one of ours."""
     text = MODULE.read_text()
     evals = [line.strip() for line in text.splitlines() if "eval" in line]
-    assert evals == ['eval "raw=\\${$1-}"']
-    assert text.count("_policyroute_get \"") == text.count('_policyroute_get "') >= 8
-    assert all(call.startswith('_policyroute_get "') and call.split('"')[1].endswith("_${IFVAR}")
-               for call in re.findall(r'_policyroute_get "[^"]*"', text))
+    assert evals == ['eval "_policyroute_v=\\${$1-}"', 'eval "_policyroute_n=\\${#$1[@]}"']
+    calls = re.findall(r'_policyroute_get "[^"]*"', text)
+    assert len(calls) >= 9 and text.count("_policyroute_get ") == len(calls) + 1
+    assert all(c.split('"')[1].endswith("_${IFVAR}") or c == '_policyroute_get "${name}"'
+               for c in calls)
+    siblings = text[text.index("_policyroute_siblings()"):]
+    siblings = siblings[:siblings.index("\n}\n")]
+    assert '_policyroute_get "${name}"' in siblings and "*) continue ;;" in siblings
     assert '_policyroute_helper="@POLICYROUTE@"' in text

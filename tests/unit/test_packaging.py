@@ -49,7 +49,7 @@ def test_make_install_tree_and_uninstall(tmp_path):
     assert '_policyroute_helper="/usr/sbin/policyroute"' in module
     assert "@POLICYROUTE@" not in module
     wrapper = (tmp_path / "usr/sbin/policyroute").read_text()
-    assert wrapper.startswith("#!/usr/bin/python3 -I\n")
+    assert wrapper.startswith("#!/usr/bin/python3 -IS\n")
     assert '"/usr/lib/netifrc-policyroute"' in wrapper
     assert os.access(tmp_path / "usr/sbin/policyroute", os.X_OK)
     assert "201\tpolicyroute" in (tmp_path / "etc/iproute2/rt_protos.d/policyroute.conf").read_text()

@@ -3,7 +3,6 @@
 import sys
 
 from .. import parse
-from ..confd import read_config, table_names, unit_values
 from ..errors import ConfigError, UsageError
 
 DEFAULT_CONFIG = "/etc/conf.d/net"
@@ -38,8 +37,15 @@ def add_values_option(p):
                    "a command line")
 
 
-def read_values(args, names):
-    """Set args.NAME from --values records; names: the NAMEs allowed."""
+# conf.d/net variables pre-start may get beside the interface's own values
+# (NAME_<IFVAR> of every interface, as netifrc's shell has them).
+SIBLING_PREFIXES = tuple(f"{name}_" for name in VARIABLES.values())
+
+
+def read_values(args, names, siblings=False):
+    """Set args.NAME from --values records; names: the NAMEs allowed. With
+    ``siblings``, records named like a conf.d/net variable (table_eth0_10)
+    go to args.variables."""
     if not getattr(args, "values", None):
         return args
     try:
@@ -52,6 +58,9 @@ def read_values(args, names):
         raise UsageError(f"--values {args.values}: {e.strerror}") from None
     for record in data.split(b"\0")[:-1] if data.endswith(b"\0") else data.split(b"\0"):
         name, sep, value = record.decode("utf-8", "surrogateescape").partition("=")
+        if sep and siblings and name.startswith(SIBLING_PREFIXES):
+            args.variables = {**(args.variables or {}), name: value}
+            continue
         if not sep or name not in names:
             raise UsageError(f"--values: '{parse.shown(name[:40])}' is not one of "
                              + ", ".join(sorted(names)))
@@ -79,6 +88,7 @@ def unit_from_file(path, iface, store=None):
     """One interface's values from conf.d/net; where the file sets none
     under the interface's own name (per-MAC or per-ESSID keys, which only
     netifrc can resolve), the values its start resolved, from its record."""
+    from ..confd import read_config
     variables = read_config(path)
     netns = variables.get(f"netns_{parse.shell_var(iface)}") or None
     record = store.load(iface, netns) if store is not None else None
@@ -88,6 +98,7 @@ def unit_from_file(path, iface, store=None):
 def inputs_for(variables, iface, record):
     """The interface's values in conf.d/net or, where the file sets none
     under its own name, the ones its start resolved (record.inputs)."""
+    from ..confd import unit_values
     inputs = unit_values(variables, parse.shell_var(iface))
     if record is not None and record.inputs and not any(
             inputs.get(k) for k in ("table", "rules", "rules6")):
@@ -97,6 +108,7 @@ def inputs_for(variables, iface, record):
 
 def sibling_tables(variables):
     """Valid table names of every interface, so names register in one go."""
+    from ..confd import table_names
     names = []
     for name in table_names(variables):
         try:
@@ -110,6 +122,7 @@ def sibling_tables(variables):
 def sibling_tables_from(path):
     if not path:
         return []
+    from ..confd import read_config
     try:
         return sibling_tables(read_config(path))
     except ConfigError:

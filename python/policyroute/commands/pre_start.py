@@ -1,24 +1,26 @@
 """pre-start: validate one interface's values and register its table name.
 Called by the netifrc module before any address or route is added.
 
-With --config it refuses what ``policyroute check`` refuses about this
-interface (its own values, and what it shares with the others: a table,
-a priority), so a start and check never disagree."""
+It refuses what ``policyroute check`` refuses about this interface (its
+own values, and what it shares with the others: a table, a priority), so
+a start and check never disagree. The others' values come with its own on
+stdin, as netifrc's shell has them from conf.d/net (the module passes
+them), or from --config."""
 
 from .. import engine
 from ..checks import check_all, errors_of, ifvar_of, mac_key
-from ..confd import read_config
 from ..errors import ConfigError, ConfigErrors
 from .common import VARIABLES, add_values, read_values, sibling_tables, unit_from_args
 
 
 def add_arguments(p):
     add_values(p)
+    p.set_defaults(variables=None)
 
 
 def run(args, ctx):
-    read_values(args, VARIABLES)
-    variables = _config(args.config)
+    read_values(args, VARIABLES, siblings=True)
+    variables = args.variables if args.variables is not None else _config(args.config)
     if variables is not None:
         unit_vars = _as_variables(args)
         ifvar = unit_vars.pop("ifvar")
@@ -48,6 +50,7 @@ def _as_variables(args):
 def _config(path):
     if not path:
         return None
+    from ..confd import read_config
     try:
         return read_config(path)
     except ConfigError:
