@@ -25,9 +25,7 @@ import fcntl
 import functools
 import importlib
 import os
-import select
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -290,6 +288,7 @@ def _netns_id(path="/proc/self/ns/net"):
 def wait(ipr):
     """Block for events; the names of the links a burst touched, or an
     empty set after IDLE without any."""
+    import select           # the worker's alone: post-start only calls ensure
     ready, _w, _x = select.select([ipr.fileno()], [], [], IDLE)
     if not ready:
         return set()
@@ -321,6 +320,7 @@ def affected(msg):
 
 
 def _name(index):
+    import socket
     try:
         return {socket.if_indextoname(index)} if index else set()
     except OSError:

@@ -122,27 +122,75 @@ def restart_figures(helper, tmp):
         box.close()
 
 
-def openrc_figures(module):
+START_SIZES = tuple(int(n) for n in os.environ.get("BENCH_START_SIZES", "1 4 16 64").split())
+VARIANTS = ("plain", "native", "module")
+
+
+def _start_conf(n, variant):
+    """conf.d/net for eth1.10 with n addresses. plain: netifrc alone, no
+    policy; native: the same policy by hand in netifrc's own rules_ and
+    routes_ (what local.start users write), one `ip rule add` per line;
+    module: table_ and the module."""
+    addrs = [f"192.0.2.{17 + i}" for i in range(n)]
+    conf = 'config_eth1_10="' + "\n".join(f"{a}/24" for a in addrs) + '"\n'
+    routes = ["default via 192.0.2.3 table e1v10"]
+    if variant == "native":
+        routes.append(f"192.0.2.0/24 src {addrs[0]} scope link table e1v10")
+        lines = []
+        for i, a in enumerate(addrs):
+            lines += [f"from {a} lookup e1v10 suppress_prefixlength 0 priority {20002}",
+                      f"from {a} lookup main suppress_prefixlength 0 priority {21002}",
+                      f"from {a} lookup e1v10 priority {22002}"]
+        conf += 'rules_eth1_10="' + "\n".join(lines) + '"\n'
+    if variant == "module":
+        conf += 'table_eth1_10="e1v10"\n'
+    return conf + 'routes_eth1_10="' + "\n".join(routes) + '"\n'
+
+
+def openrc_figures(module, shell="dash"):
+    """(a) rc-service net.eth1.10 start and stop through real OpenRC (the
+    project's harness), {n: {variant: (start ms, stop ms)}}: the three
+    variants' worlds stand side by side and take turns, run by run."""
     from openrc.harness import World
-    conf = ('config_eth1_10="192.0.2.17/24\n192.0.2.18/24\n192.0.2.19/24\n192.0.2.20/24"\n'
-            'routes_eth1_10="default via 192.0.2.3 table e1v10"\n')
     out = {}
-    for label, extra in (("without", ""), ("with", 'table_eth1_10="e1v10"\n')):
-        with World(shell="dash") as w:
-            w.veth("eth1.10")
-            w.write_rt_tables("1026 e1v10\n", name="seed.conf")
-            if extra:
-                w.install_module(module)
-            w.write_conf(conf + extra)
-            samples = []
+    for n in START_SIZES:
+        worlds = {}
+        try:
+            for variant in VARIANTS:
+                w = worlds[variant] = World(shell=shell).open()
+                w.veth("eth1.10")
+                w.write_rt_tables("1026 e1v10\n", name="seed.conf")
+                if variant == "module":
+                    w.install_module(module)
+                w.write_conf(_start_conf(n, variant))
+            samples = {v: ([], []) for v in VARIANTS}
             for _ in range(RUNS):
-                t = time.perf_counter()
-                proc = w.rc("net.eth1.10", "start")
-                samples.append(time.perf_counter() - t)
-                assert proc.returncode == 0, proc.stdout + proc.stderr
-                w.rc("net.eth1.10", "stop")
-            out[label] = median_ms(samples)
+                for variant, w in worlds.items():
+                    t = time.perf_counter()
+                    proc = w.rc("net.eth1.10", "start")
+                    t1 = time.perf_counter()
+                    assert proc.returncode == 0, proc.stdout + proc.stderr
+                    proc = w.rc("net.eth1.10", "stop")
+                    t2 = time.perf_counter()
+                    assert proc.returncode == 0, proc.stdout + proc.stderr
+                    samples[variant][0].append(t1 - t)
+                    samples[variant][1].append(t2 - t1)
+            out[n] = {v: (median_ms(a), median_ms(b)) for v, (a, b) in samples.items()}
+        finally:
+            for w in worlds.values():
+                w.close()
     return out
+
+
+def print_openrc(rc):
+    print(f"(a) rc-service net.eth1.10 start / stop through OpenRC (harness, dash), "
+          f"median of {RUNS} interleaved runs, ms")
+    print(f"{'addresses':>10} {'plain':>15} {'native':>15} {'module':>15} "
+          f"{'module-plain':>13} {'native-plain':>13}")
+    for n, r in rc.items():
+        cells = " ".join(f"{r[v][0]:>7.1f}/{r[v][1]:<7.1f}" for v in VARIANTS)
+        print(f"{n:>10} {cells} {r['module'][0] - r['plain'][0]:>+9.1f}/{r['module'][1] - r['plain'][1]:<+6.0f}"
+              f" {r['native'][0] - r['plain'][0]:>+9.1f}/{r['native'][1] - r['plain'][1]:<+6.0f}")
 
 
 REACTIONS = int(os.environ.get("BENCH_REACTIONS", "200"))
@@ -313,8 +361,7 @@ def main():
     print(f"peak RSS of any child process (helper, ip, python): {rss:.1f} MiB")
     print(f"ip rule lines: after one start {once}, after 20 stop+start {restarted}, "
           f"after 20 more starts without stop {zapped}, after stop {after}")
-    print(f"rc-service net.eth1.10 start (4 addresses): without module {rc['without']:.1f} ms, "
-          f"with module {rc['with']:.1f} ms, ratio {rc['with'] / rc['without']:.2f}x")
+    print_openrc(rc)
     print(f"follower reaction over {REACTIONS} events each, from the kernel's event, ms:")
     print(f"{'':>40} {'median':>7} {'p99':>7} {'ip -batch':>10} {'median/batch':>13}")
     for kind, (median, p99, floor) in follow.items():
