@@ -14,6 +14,7 @@ nothing of ours is left at the end.
 """
 
 import ipaddress
+import json
 import os
 import random
 import subprocess
@@ -176,3 +177,32 @@ def test_compact_layout_decides_as_the_plain_one(tmp_path, seed):
         for ns in (compact, plain):
             subprocess.run([IP, "netns", "del", ns], capture_output=True)
     assert not {compact, plain} & set(os.listdir("/run/netns"))
+
+
+def test_records_of_the_plain_layout_converge_to_the_compact_one(tmp_path):
+    """An upgrade: the kernel and the records hold one triple per address
+    (what the previous version added). The next start leaves exactly the
+    compact rules, the stop leaves nothing."""
+    case = random_case(random.Random(11))
+    ns = f"prcd{os.getpid()}up"
+    helper = Helper(tmp_path)
+    try:
+        build(ns, case)
+        start(helper, ns, case)
+        compact = {f: sorted(ours(ns, f)) for f in (4, 6)}
+        replace_with_plain(ns, case)
+        for link, (table, guard, addresses) in case.items():
+            path = helper.record_path(link, ns)
+            record = json.loads(path.read_text())
+            one = {link: (table, guard, addresses)}
+            record["objects"] = [o for o in record["objects"] if o["kind"] == "route"] + [
+                {"kind": "rule", "family": f, "args": line.split()[2:]}
+                for f in (4, 6) for line in plain_layout(one, f)]
+            path.write_text(json.dumps(record))
+        start(helper, ns, case)
+        assert {f: sorted(ours(ns, f)) for f in (4, 6)} == compact
+        for link in case:
+            assert helper.run("stop", link, netns=ns).returncode == 0
+        assert ours(ns, 4) == [] and ours(ns, 6) == []
+    finally:
+        subprocess.run([IP, "netns", "del", ns], capture_output=True)
