@@ -230,7 +230,26 @@ def diff(want, have_keys, mine, kept=()):
     # Routes before rules on add (a rule must find its table filled);
     # rules before routes on delete.
     dels.sort(key=lambda op: op.obj.kind != "rule")
-    return dels + adds
+    late = _after_adds(dels, adds)
+    return [op for op in dels if op not in late] + adds + [op for op in dels if op in late]
+
+
+def _after_adds(dels, adds):
+    """Deletions that wait until the adds are in: make before break when
+    an address joins or leaves a block and its prefixes change shape, so
+    the other addresses of the block are never without rules. Those are
+    automatic rules (no add can collide with them: the source differs)
+    and routes no add replaces; a replaced route (same destination and
+    table) must go first, or its add would find it there."""
+    replaced = {_route_slot(op.obj) for op in adds if op.obj.kind == "route"}
+    return {op for op in dels
+            if (op.obj.kind == "rule" and bands.in_auto_band(int(dict(op.obj.key)["priority"])))
+            or (op.obj.kind == "route" and _route_slot(op.obj) not in replaced)}
+
+
+def _route_slot(route):
+    fields = dict(route.key)
+    return route.family, fields["dst"], fields["table"]
 
 
 def unique(objs):

@@ -150,3 +150,32 @@ def test_a_record_of_the_old_layout_converges_without_leftovers(seed_cfg, seed_r
     assert adds == [GUARD4, GUARD6]
     after = (set(keys(old + routes)) - set(keys(dels))) | set(keys(adds))
     assert after == set(keys(want))
+
+
+# ---------------------------------------------------------------- make before break
+
+def test_a_block_changing_shape_gets_its_new_rules_before_the_old_go(seed_registry):
+    """.35 leaves .32-.39: the /29's rules go only after the three new
+    prefixes' rules are in, so .32-.34 and .36-.39 always have rules."""
+    cfg = parse.parse_interface("eth1.10", table="e1v10")
+    block = v4_range("192.0.2.32", 8)
+    before = plan.desired(cfg, 1024, seed_registry, plan.Observed(addresses=tuple(addrs(*block))))
+    rest = [a for a in block if a != "192.0.2.35"]
+    after = plan.desired(cfg, 1024, seed_registry, plan.Observed(addresses=tuple(addrs(*rest))))
+    ops = plan.diff(after, keys(before), before + after)
+    verbs = [op.verb for op in ops]
+    assert verbs == ["add"] * 6 + ["del"] * 2, ops
+    assert {op.obj.args[1] for op in ops if op.verb == "del"} == {"192.0.2.32/29"}
+
+
+def test_a_replaced_route_still_goes_before_its_successor():
+    """The prefix route's src changes: same destination and table, so the
+    old one must be deleted first (the kernel would refuse the add)."""
+    old = plan.Obj("route", 4, ("192.0.2.0/24", "dev", "eth1.10", "src", "192.0.2.17",
+                                "scope", "link", "table", "1024", "proto", "201"))
+    new = plan.Obj("route", 4, ("192.0.2.0/24", "dev", "eth1.10", "src", "192.0.2.18",
+                                "scope", "link", "table", "1024", "proto", "201"))
+    gone = plan.Obj("route", 4, ("198.51.100.0/24", "dev", "eth1.10", "table", "1024",
+                                 "proto", "201"))
+    ops = plan.diff([new], keys([old, gone]), [old, gone, new])
+    assert ops == [plan.Op("del", old), plan.Op("add", new), plan.Op("del", gone)]
