@@ -6,10 +6,18 @@ automatic rules run after every ``rules_`` line of every interface:
 
     1-9999        free for ``rules_`` lines that give ``priority`` themselves
     10000-14095   ``rules_`` lines without ``priority``: 10000 + slot*16 + line
-    20000-20255   stage 1, ``from ADDR lookup TABLE suppress_prefixlength 0``
-    21000-21255   stage 2, ``from ADDR lookup main suppress_prefixlength 0``
-    22000-22255   stage 3, ``from ADDR lookup TABLE``
+    20000-20255   stage 1, ``from SOURCE lookup TABLE suppress_prefixlength 0``;
+                  with the guard off, the one rule ``from SOURCE lookup TABLE``
+    21000         the guard, ``lookup main suppress_prefixlength 0``: one rule
+                  per family, shared by every interface with the guard on
+    22000-22255   stage 3, ``from SOURCE lookup TABLE``
     32766, 32767  the kernel's ``main`` and ``default`` rules
+
+SOURCE is a prefix covering addresses of the interface and nothing else
+(plan.source_prefixes). The guard is the same lookup for every source, so
+one rule does it for all; a guard-off interface's rule comes before it, so
+its table still wins over main. 21001-21255 stay in the automatic band:
+older versions put one guard rule per address there.
 
 An interface's *slot* is its table number modulo 256, so the same
 configuration gives the same priorities whatever order interfaces start in.
@@ -33,7 +41,7 @@ USER_BASE = 10000
 USER_LINES = 16          # automatically numbered rules_ lines per interface
 USER_LAST = USER_BASE + SLOTS * USER_LINES - 1
 STAGE_TABLE_SPECIFIC = 20000
-STAGE_MAIN_SPECIFIC = 21000
+STAGE_MAIN_SPECIFIC = 21000   # the shared guard; 21000-21255 was one per slot
 STAGE_TABLE = 22000
 AUTO_FIRST = STAGE_TABLE_SPECIFIC
 AUTO_LAST = STAGE_TABLE + SLOTS - 1
@@ -51,11 +59,14 @@ def user_priority(table_id, index):
 
 
 def auto_priorities(table_id, guard):
-    """(stage-1, stage-2, stage-3) priorities, None for stages not used."""
+    """(stage-1, guard, stage-3) priorities, None for stages not used. The
+    guard's priority is the same for every table: one rule serves all.
+    With the guard off the one rule takes stage 1's place, before the
+    shared guard, so main's more specific routes never win over it."""
     s = slot(table_id)
     if not guard:
-        return (None, None, STAGE_TABLE + s)
-    return (STAGE_TABLE_SPECIFIC + s, STAGE_MAIN_SPECIFIC + s, STAGE_TABLE + s)
+        return (None, None, STAGE_TABLE_SPECIFIC + s)
+    return (STAGE_TABLE_SPECIFIC + s, STAGE_MAIN_SPECIFIC, STAGE_TABLE + s)
 
 
 def in_auto_band(priority):

@@ -208,3 +208,28 @@ def slot_collisions(configs, registry):
                 "give the rules_ lines explicit priorities"))
         slots.setdefault(s, (ifvar, table_id))
     return out
+
+
+def after_the_guard(configs):
+    """Warnings, not errors: a rules_ line with an explicit priority after
+    the shared guard (bands.STAGE_MAIN_SPECIFIC) in a namespace where an
+    interface has the guard on. The guard is one rule for every source,
+    so traffic no interface's rules took (unbound, other sources) and for
+    which main has a route more specific than its default takes that
+    route at the guard and never reaches the line; with one guard rule
+    per address it did. Below 20000 the line is evaluated first, as
+    before."""
+    guarded = {cfg.netns for cfg in configs.values() if cfg.table is not None and cfg.guard}
+    out = []
+    for cfg in configs.values():
+        if cfg.netns not in guarded:
+            continue
+        for rule in cfg.rules:
+            if rule.priority is not None and rule.priority > bands.STAGE_MAIN_SPECIFIC:
+                out.append(rule.origin.error(
+                    f"priority {rule.priority}",
+                    f"comes after the shared guard ({bands.STAGE_MAIN_SPECIFIC}): traffic "
+                    "that no table's rules took and that main routes more specifically "
+                    "than its default takes main's route before this line; give a "
+                    "priority below 20000 to see it"))
+    return out

@@ -83,11 +83,16 @@ def compute(cfg, paths, runner, pending=(), registry=None):
         registry = registry.previewed(pending)
     _raise(plan.unknown_tables(cfg.rules, registry))
     number = table_id(cfg, registry)
-    previous = paths.store().load(cfg.iface, cfg.netns)
+    store = paths.store()
+    # The others' records say which shared rules (the guard) they still
+    # want; one that cannot be read is its own start's problem.
+    records = store.in_netns(cfg.netns, problems=[])
+    previous = records.pop(cfg.iface, None) or store.load(cfg.iface, cfg.netns)
     observed = observe(runner, cfg.iface)
     want = plan.desired(cfg, number, registry, observed)
     planned = Planned(number, previous, observed, want, [])
-    ops = plan.diff(want, observed.rule_keys + observed.route_keys, planned.mine)
+    ops = plan.diff(want, observed.rule_keys + observed.route_keys, planned.mine,
+                    kept=plan.others_objects(records, cfg.iface))
     return planned._replace(ops=ops)
 
 
@@ -202,6 +207,8 @@ def stop(iface, netns, paths, runner, sysctl):
 def _remove(record, paths, runner, sysctl):
     store = paths.store()
     observed = observe(runner, record.iface, link_exists=False)
+    record.objects = plan.unshared(record.objects, plan.others_objects(
+        store.in_netns(record.netns, problems=[]), record.iface))
     ops = plan.removal(record.objects, observed.rule_keys + observed.route_keys)
     for family in (4, 6):
         runner.batch(family, [op.obj.line("del") for op in ops if op.obj.family == family],

@@ -106,19 +106,31 @@ def rule_args(rule, priority):
     return tuple(args + ["protocol", protocol])
 
 
-def auto_rules(address, table_id, guard):
-    """The rules that send traffic from one address to its table."""
+def source_prefixes(addresses, family):
+    """The fewest prefixes that cover exactly the addresses of one family:
+    a contiguous block of aliases becomes one rule, and no prefix reaches
+    an address the interface does not have (another interface's, or
+    nobody's)."""
+    hosts = [ipaddress.ip_network(a.local) for a in addresses if a.family == family]
+    return list(ipaddress.collapse_addresses(hosts))
+
+
+def auto_rules(sources, family, table_id, guard):
+    """The rules that send traffic from ``sources`` (prefixes of one
+    family) to the table: stage 1 for each, the shared guard, stage 3 for
+    each, in that order so that a half-applied set never sends traffic to
+    the table's default before main's specific routes are consulted."""
     first, second, third = bands.auto_priorities(table_id, guard)
-    src = f"{address.local}/{HOST_LEN[address.family]}"
     proto = ("protocol", str(bands.PROTO))
     out = []
-    if guard:
-        out.append(("from", src, "priority", str(first), "lookup", str(table_id),
-                    "suppress_prefixlength", "0", *proto))
-        out.append(("from", src, "priority", str(second), "lookup", "main",
-                    "suppress_prefixlength", "0", *proto))
-    out.append(("from", src, "priority", str(third), "lookup", str(table_id), *proto))
-    return [Obj("rule", address.family, a) for a in out]
+    if guard and sources:
+        out += [("from", str(p), "priority", str(first), "lookup", str(table_id),
+                 "suppress_prefixlength", "0", *proto) for p in sources]
+        out.append(("priority", str(second), "lookup", "main", "suppress_prefixlength", "0",
+                    *proto))
+    out += [("from", str(p), "priority", str(third), "lookup", str(table_id), *proto)
+            for p in sources]
+    return [Obj("rule", family, a) for a in out]
 
 
 def prefix_routes(iface, addresses, table_id):
@@ -188,8 +200,8 @@ def desired(cfg, table_id, registry, observed):
         addresses = global_addresses(observed)
         routes = prefix_routes(cfg.iface, addresses, table_id)
         routes += default_copies(cfg.iface, observed, table_id)
-        for a in addresses:
-            rules += auto_rules(a, table_id, cfg.guard)
+        for family in (4, 6):
+            rules += auto_rules(source_prefixes(addresses, family), family, table_id, cfg.guard)
     return routes + rules
 
 
@@ -199,23 +211,45 @@ def _with_action(rule, action):
 
 # ---------------------------------------------------------------- diffing
 
-def diff(want, have_keys, mine):
+def diff(want, have_keys, mine, kept=()):
     """Operations turning what we have into what we want.
 
     ``have_keys``: (family, key) of our objects the kernel has now.
     ``mine``: objects known to be this interface's (record + desired), so
     objects of other interfaces at shared priorities are never touched.
+    ``kept``: objects other interfaces' records still list (the shared
+    guard): never deleted here, whoever added them.
     Deletions come first so a changed rule never collides with its old self.
     """
     want_keys = {(o.family, o.key) for o in want}
+    spare = want_keys | {(o.family, o.key) for o in kept}
     have = set(have_keys)
     dels = [Op("del", o) for o in unique(mine)
-            if (o.family, o.key) in have and (o.family, o.key) not in want_keys]
+            if (o.family, o.key) in have and (o.family, o.key) not in spare]
     adds = [Op("add", o) for o in unique(want) if (o.family, o.key) not in have]
     # Routes before rules on add (a rule must find its table filled);
     # rules before routes on delete.
     dels.sort(key=lambda op: op.obj.kind != "rule")
-    return dels + adds
+    late = _after_adds(dels, adds)
+    return [op for op in dels if op not in late] + adds + [op for op in dels if op in late]
+
+
+def _after_adds(dels, adds):
+    """Deletions that wait until the adds are in: make before break when
+    an address joins or leaves a block and its prefixes change shape, so
+    the other addresses of the block are never without rules. Those are
+    automatic rules (no add can collide with them: the source differs)
+    and routes no add replaces; a replaced route (same destination and
+    table) must go first, or its add would find it there."""
+    replaced = {_route_slot(op.obj) for op in adds if op.obj.kind == "route"}
+    return {op for op in dels
+            if (op.obj.kind == "rule" and bands.in_auto_band(int(dict(op.obj.key)["priority"])))
+            or (op.obj.kind == "route" and _route_slot(op.obj) not in replaced)}
+
+
+def _route_slot(route):
+    fields = dict(route.key)
+    return route.family, fields["dst"], fields["table"]
 
 
 def unique(objs):
@@ -225,6 +259,19 @@ def unique(objs):
             seen.add((o.family, o.key))
             out.append(o)
     return out
+
+
+def others_objects(records, iface):
+    """Every object the other interfaces' records (one namespace's, by
+    name) list: what a converge or stop of ``iface`` must leave alone."""
+    return [o for name, r in records.items() if name != iface for o in r.objects]
+
+
+def unshared(recorded, kept):
+    """The recorded objects no other record lists: what a stop may delete.
+    The last interface to want a shared rule takes it away."""
+    keep = {(o.family, o.key) for o in kept}
+    return [o for o in recorded if (o.family, o.key) not in keep]
 
 
 def removal(recorded, have_keys):

@@ -38,14 +38,14 @@ def numbers(seed) -> dict[str, int]:
 
 
 def expected_rules(seed, addrs) -> set[tuple]:
-    """docs/configuration.md's three rules per address (slot = number % 256)."""
-    out = []
+    """docs/configuration.md's rules (slot = number % 256): two per address
+    (no two of one link are one prefix here) and the one shared guard."""
+    out = [{"priority": 21000, "src": "all", "table": "254", "suppress_prefixlen": 0,
+            "protocol": "201"}]
     for addr in addrs:
         n = numbers(seed)[TABLES[ADDRS[addr][0]]]
         slot = n % 256
         out += [{"priority": 20000 + slot, "src": addr, "table": str(n),
-                 "suppress_prefixlen": 0, "protocol": "201"},
-                {"priority": 21000 + slot, "src": addr, "table": "254",
                  "suppress_prefixlen": 0, "protocol": "201"},
                 {"priority": 22000 + slot, "src": addr, "table": str(n), "protocol": "201"}]
     return checks.rule_set(out)

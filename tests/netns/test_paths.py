@@ -33,11 +33,12 @@ def test_source_chooses_its_own_gateway_and_link(lab, pr, family):
 
     _e0, e1 = start_vlan10(lab, pr)
 
-    # Kernel state: the three automatic rules for .17, then the lookup result.
+    # Kernel state: .17's two automatic rules and the shared guard, then the lookup result.
     mine = [r for r in our_rules(lab, family) if r.get("src") == a["src17"]]
     slot = e1 % 256
     assert sorted((r["priority"], r["table"], r.get("suppress_prefixlen")) for r in mine) == [
-        (20000 + slot, str(e1), 0), (21000 + slot, "254", 0), (22000 + slot, str(e1), None)]
+        (20000 + slot, str(e1), 0), (22000 + slot, str(e1), None)]
+    assert [r for r in our_rules(lab, family) if r["priority"] == 21000 and r["table"] == "254"]
     got = lab.route_get(a["internet"], a["src17"])
     assert (got["dev"], got.get("gateway"), got.get("table")) == ("eth1.10", a["gwB"], str(e1))
 

@@ -183,13 +183,13 @@ def test_rule_key_of_foreign_goto_rule():
 
 
 def test_auto_rules_match_kernel():
-    addr = plan.Address(4, "192.0.2.17", 24)
-    first, second, third = plan.auto_rules(addr, 1025, True)
+    sources = plan.source_prefixes([plan.Address(4, "192.0.2.17", 24)], 4)
+    first, second, third = plan.auto_rules(sources, 4, 1025, True)
     assert first.key == observe.rule_key(
         {"priority": 20001, "src": "192.0.2.17", "table": "1025", "suppress_prefixlen": 0,
          "protocol": "201"}, 4)
     assert second.key == observe.rule_key(
-        {"priority": 21001, "src": "192.0.2.17", "table": "254", "suppress_prefixlen": 0,
+        {"priority": 21000, "src": "all", "table": "254", "suppress_prefixlen": 0,
          "protocol": "201"}, 4)
     assert third.key == observe.rule_key(
         {"priority": 22001, "src": "192.0.2.17", "table": "1025", "protocol": "201"}, 4)

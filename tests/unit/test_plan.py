@@ -25,16 +25,15 @@ DEFAULT6 = RT(6, "default", "via", "2001:db8:10::1", "dev", "eth1.10", "table", 
               "proto", "201")
 
 
-def guarded(family, src):
+def guarded(family, *sources):
+    """The compact layout: stage 1 per source, the shared guard, stage 3."""
     return [R(family, "from", src, "priority", "20000", "lookup", "1024",
-              "suppress_prefixlength", "0", *P),
-            R(family, "from", src, "priority", "21000", "lookup", "main",
-              "suppress_prefixlength", "0", *P),
-            R(family, "from", src, "priority", "22000", "lookup", "1024", *P)]
+              "suppress_prefixlength", "0", *P) for src in sources] + \
+        [R(family, "priority", "21000", "lookup", "main", "suppress_prefixlength", "0", *P)] + \
+        [R(family, "from", src, "priority", "22000", "lookup", "1024", *P) for src in sources]
 
 
-SEED_RULES = guarded(4, "192.0.2.17/32") + guarded(4, "192.0.2.18/32") + \
-    guarded(6, "2001:db8:10::17/128")
+SEED_RULES = guarded(4, "192.0.2.17/32", "192.0.2.18/32") + guarded(6, "2001:db8:10::17/128")
 
 
 def keys(objs):
@@ -51,10 +50,11 @@ def test_seed_with_guard(seed_cfg, seed_registry, seed_observed):
 def test_seed_without_guard(seed_registry, seed_observed):
     cfg = parse.parse_interface("eth1.10", table="e1v10", guard="no")
     want = plan.desired(cfg, 1024, seed_registry, seed_observed)
+    # One rule per source, before the guard band: the table wins over main.
     assert want == [ROUTE4, ROUTE6, DEFAULT4, DEFAULT6] + [
-        R(4, "from", "192.0.2.17/32", "priority", "22000", "lookup", "1024", *P),
-        R(4, "from", "192.0.2.18/32", "priority", "22000", "lookup", "1024", *P),
-        R(6, "from", "2001:db8:10::17/128", "priority", "22000", "lookup", "1024", *P)]
+        R(4, "from", "192.0.2.17/32", "priority", "20000", "lookup", "1024", *P),
+        R(4, "from", "192.0.2.18/32", "priority", "20000", "lookup", "1024", *P),
+        R(6, "from", "2001:db8:10::17/128", "priority", "20000", "lookup", "1024", *P)]
 
 
 def test_seed_with_user_rules(seed_registry, seed_observed):
@@ -149,7 +149,7 @@ def test_host_addresses_and_noprefixroute_get_no_prefix_route(seed_cfg, seed_reg
         RT(4, "203.0.113.0/24", "dev", "eth1.10", "src", "203.0.113.5", "scope", "link",
            "table", "1024", "proto", "201")]
     # ...but every address still gets its rules
-    sources = {o.args[1] for o in want if o.kind == "rule"}
+    sources = {o.args[1] for o in want if o.kind == "rule" and o.args[0] == "from"}
     assert sources == {"192.0.2.17/32", "198.51.100.7/32", "2001:db8:10::17/128",
                        "203.0.113.5/32"}
 
@@ -200,16 +200,20 @@ def test_diff_deletes_stale_objects_only_among_mine(want):
     assert ops == [plan.Op("del", stale_rule), plan.Op("del", stale_route)]
 
 
-def test_diff_deletes_before_it_adds_rules_before_routes(want):
+def test_diff_deletes_rules_lines_first_and_routes_no_add_replaces_last(want):
+    """A rules_ line's old self goes before anything is added (the kernel
+    might see the new one as the same rule); a route no add replaces waits
+    until the new rules are in (make before break)."""
     old = [RT(4, "198.51.100.0/24", "dev", "eth1.10", "table", "1024", "proto", "201"),
            R(4, "fwmark", "0x1/0xffffffff", "priority", "10000", "lookup", "1024", *P),
            RT(6, "2001:db8:99::/64", "dev", "eth1.10", "table", "1024", "proto", "201"),
            R(6, "fwmark", "0x1/0xffffffff", "priority", "10000", "lookup", "1024", *P)]
     ops = plan.diff(want, keys(old), want + old)
     verbs = [op.verb for op in ops]
-    assert verbs == ["del"] * 4 + ["add"] * len(want)
-    assert [op.obj.kind for op in ops[:4]] == ["rule", "rule", "route", "route"]
-    assert {op.obj for op in ops[:4]} == set(old)
+    assert verbs == ["del"] * 2 + ["add"] * len(want) + ["del"] * 2
+    assert [op.obj.kind for op in ops[:2]] == ["rule", "rule"]
+    assert [op.obj.kind for op in ops[-2:]] == ["route", "route"]
+    assert {op.obj for op in ops if op.verb == "del"} == set(old)
 
 
 def test_diff_missing_object_that_was_recorded_is_added_not_deleted(want):

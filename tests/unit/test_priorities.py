@@ -47,8 +47,8 @@ def test_user_priority(table, index, expected):
 
 
 @pytest.mark.parametrize("table,guard,expected", [
-    (1024, True, (20000, 21000, 22000)), (1025, True, (20001, 21001, 22001)),
-    (1279, True, (20255, 21255, 22255)), (1025, False, (None, None, 22001))])
+    (1024, True, (20000, 21000, 22000)), (1025, True, (20001, 21000, 22001)),
+    (1279, True, (20255, 21000, 22255)), (1025, False, (None, None, 20001))])
 def test_auto_priorities(table, guard, expected):
     assert bands.auto_priorities(table, guard) == expected
 

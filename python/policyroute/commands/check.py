@@ -1,7 +1,7 @@
 """check: validate every policyroute variable in conf.d/net without
 touching the kernel. All problems at once; exit 0 only when clean."""
 
-from ..checks import check_all
+from ..checks import after_the_guard, check_all
 from ..confd import read_config
 from ..errors import ConfigErrors
 from .common import DEFAULT_CONFIG
@@ -15,6 +15,8 @@ def add_arguments(p):
 def run(args, ctx):
     variables = read_config(args.file)
     configs, errors = check_all(variables, ctx.paths.registry())
+    for warning in after_the_guard(configs):
+        ctx.warn(warning.message())
     if errors:
         raise ConfigErrors(errors)
     print(f"{args.file}: {len(configs)} interfaces, no problems")
