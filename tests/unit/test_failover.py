@@ -148,7 +148,7 @@ class Msg(dict):
     (Msg(event="RTM_NEWRULE"), set()),
 ])
 def test_follower_reacts_to_global_addresses_links_and_mains_default(monkeypatch, msg, names):
-    monkeypatch.setattr(follower.socket, "if_indextoname", {1: "lo"}.__getitem__)
+    monkeypatch.setattr("socket.if_indextoname", {1: "lo"}.__getitem__)
     assert follower.affected(msg) == names
 
 
