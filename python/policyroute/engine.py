@@ -10,6 +10,7 @@ from . import failover, parse, plan, vrf
 from .errors import ConfigError, ConfigErrors, KernelError, PolicyRouteError, StateError
 from .observe import observe
 from .state import Record
+from .tables import CannotRegister
 
 
 # ------------------------------------------------------------ pre-start
@@ -20,9 +21,11 @@ def pre_start(cfg, paths, sibling_tables=()):
     Runs before netifrc adds any address or route. Nothing is written
     unless every value is valid. Returns the table number (or None).
     """
+    from .checks import ambiguous_tables
     registry = paths.registry()
     own = [cfg.table.name] if cfg.table and cfg.table.name else []
     _raise(plan.unknown_tables(cfg.rules, registry, set(own) | set(sibling_tables)))
+    _raise(ambiguous_tables({cfg.ifvar: cfg}, registry))
     return register_tables(cfg, registry, sibling_tables)
 
 
@@ -50,6 +53,12 @@ def register_tables(cfg, registry, sibling_tables=()):
             registry.register([*own, *sibling_tables])
         except OverflowError as e:
             raise ConfigError(cfg.table.origin.variable, None, cfg.table.name, str(e)) from None
+        except CannotRegister as e:
+            # A sibling's name its own start will report; this start needs
+            # only its own.
+            if own and own[0] in e.names:
+                raise ConfigError(cfg.table.origin.variable, None, own[0],
+                                  f"is not in rt_tables and cannot be registered: {e}") from None
     return table_id(cfg, registry)
 
 
