@@ -6,7 +6,7 @@ back on any failure), verify by reading the kernel back, and record.
 
 from collections import namedtuple
 
-from . import failover, parse, plan, vrf
+from . import failover, parse, plan, trial, vrf
 from .errors import ConfigError, ConfigErrors, KernelError, PolicyRouteError, StateError
 from .observe import observe
 from .state import Record
@@ -26,6 +26,7 @@ def pre_start(cfg, paths, sibling_tables=()):
     own = [cfg.table.name] if cfg.table and cfg.table.name else []
     _raise(plan.unknown_tables(cfg.rules, registry, set(own) | set(sibling_tables)))
     _raise(ambiguous_tables({cfg.ifvar: cfg}, registry))
+    _raise(trial.refusals(cfg.rules))
     return register_tables(cfg, registry, sibling_tables)
 
 
