@@ -113,7 +113,7 @@ def ambiguous_tables(configs, registry):
     a number out of range."""
     out = []
     for cfg in configs.values():
-        names = [(cfg.table.origin, cfg.table.name)] if cfg.table and cfg.table.name else []
+        names = [(cfg.table.origin, cfg.table.name or str(cfg.table.id))] if cfg.table else []
         names += [(r.origin, r.action[1]) for r in cfg.rules if r.action[0] == "lookup"]
         for origin, name in names:
             why = registry.refusal(name)

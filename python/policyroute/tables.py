@@ -90,9 +90,17 @@ class Registry:
         return self.by_name[text] if text in self.by_name else c_value(text)
 
     def refusal(self, name):
-        """Why policyroute must not use this name, or None: two files give
-        it different numbers (iproute2 would pick by hash bucket), or a
-        line gives it a number an int does not hold."""
+        """Why policyroute must not use this table, or None: two files give
+        the name different numbers (iproute2 would pick by hash bucket), a
+        line gives it a number an int does not hold, or it is a number
+        whose decimal form rt_tables makes the name of another table
+        (iproute2 looks names up first)."""
+        number = c_value(name)
+        shadow = self.by_name.get(str(number)) if number is not None else None
+        if shadow is not None and shadow != number:
+            e = next(e for e in reversed(self.entries) if e.name == str(number))
+            return (f"is table {number}, but {e.where} names table {shadow} \"{number}\", "
+                    "and iproute2 reads names first")
         if name in self.conflicts:
             return "has two numbers in rt_tables files: " + ", ".join(
                 f"{n} in {where}" for n, where in self.conflicts[name])

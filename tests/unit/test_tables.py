@@ -224,9 +224,46 @@ def test_one_name_in_two_files_is_refused_with_both_places(iproute2_dir):
     assert r.refusal("same") is None                 # the same number twice is fine
 
 
-def test_a_name_that_is_a_number_wins_over_the_number(iproute2_dir):
-    (iproute2_dir / "rt_tables").write_text("200 100\n")
-    assert Registry(iproute2_dir).lookup("100") == 200
+def test_a_name_that_is_a_number_wins_over_the_number_and_is_refused(iproute2_dir):
+    (iproute2_dir / "rt_tables").write_text("# odd\n200 100\n")
+    r = Registry(iproute2_dir)
+    assert r.lookup("100") == 200
+    why = (f"is table 100, but {iproute2_dir}/rt_tables line 2 names table 200 \"100\", "
+           "and iproute2 reads names first")
+    assert r.refusal("100") == why and r.refusal("0x64") == why
+    assert r.refusal("200") is None and r.refusal("101") is None
+
+
+def test_check_and_pre_start_refuse_a_table_rt_tables_makes_unsafe(iproute2_dir, capsys):
+    from policyroute import cli
+    from policyroute.checks import check_all
+    (iproute2_dir / "rt_tables").write_text("200 100\n1030 isp\n7 isp\n")
+    variables = {"table_eth0": "100", "table_eth1": "isp",
+                 "rules_eth2": "fwmark 1 lookup 0x64", "table_eth2": "e2"}
+    _configs, errors = check_all(variables, Registry(iproute2_dir))
+    assert sorted(e.message().split(":")[0] for e in errors) == \
+        ["rules_eth2 line 1", "table_eth0", "table_eth1"]
+    assert cli.main(["pre-start", "eth1", "--table", "isp"]) == 1
+    assert cli.main(["pre-start", "eth0", "--table", "100"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"policyroute: error: table_eth1: 'isp' has two numbers in rt_tables files: "
+                   f"7 in {iproute2_dir}/rt_tables line 3, 1030 in {iproute2_dir}/rt_tables line 2",
+                   f"policyroute: error: table_eth0: '100' is table 100, but "
+                   f"{iproute2_dir}/rt_tables line 1 names table 200 \"100\", and iproute2 "
+                   "reads names first"]
+    assert not (iproute2_dir / "rt_tables.d").exists()
+
+
+def test_one_bad_byte_in_any_file_stops_no_start(iproute2_dir, capsys):
+    from policyroute import cli
+    d = iproute2_dir / "rt_tables.d"
+    d.mkdir()
+    (d / "latin1.conf").write_bytes(b"# caf\xe9\n1100 caf\xe9\n")
+    (d / "broken.conf").write_bytes(b"\xff\xfe\xfd\n" + b"9" * 5000 + b" giant\n")
+    (iproute2_dir / "rt_tables").write_bytes(b"100 hundred\n" + b"1" * 5000 + b"\n")
+    assert cli.main(["pre-start", "eth1", "--table", "e1", "--rules", "lookup hundred"]) == 0
+    assert capsys.readouterr().err == ""
+    assert Registry(iproute2_dir).lookup("e1") == 1024
 
 
 def test_unreadable_files_are_skipped(iproute2_dir):
