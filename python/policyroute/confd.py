@@ -4,6 +4,7 @@ ourselves, and no value we read is ever handed back to a shell."""
 
 import ctypes
 import os
+import re
 import subprocess
 
 from .errors import ConfigError, StateError
@@ -46,8 +47,9 @@ def read_config(path, shell="/bin/sh"):
         raise ConfigError(str(path), None, None, f"cannot be read: {e.strerror}") from None
     why = proc.stderr.decode(errors="replace").strip().splitlines()
     if proc.returncode == 3:
-        raise ConfigError(path, None, None,
-                          f"is not valid shell: {why[-1] if why else 'sh -n failed'}")
+        # "/bin/sh: 2: Syntax error: ..." (dash), "sh: line 2: ..." (bash)
+        why = SHELL_LINE_RE.sub(r"line \1: ", why[-1]) if why else "sh -n failed"
+        raise ConfigError(path, None, None, f"is not valid shell: {why}")
     head, marker, env = proc.stdout.partition(END.encode() + b"\0")
     if not marker or proc.returncode != 0:
         raise ConfigError(path, None, None, "stops the shell before its end (an exit in it?)")
@@ -71,6 +73,7 @@ def _read_bytes(path):
         raise ConfigError(path, None, None, f"cannot be read: {e.strerror}") from None
 
 
+SHELL_LINE_RE = re.compile(r"^[^:]*: (?:line )?(\d+): ")
 NOBODY = 65534
 SANDBOX_NS = 0x40000000 | 0x00020000 | 0x08000000 | 0x04000000   # NEWNET NEWNS NEWIPC NEWUTS
 CLONE_NEWUSER = 0x10000000
@@ -81,11 +84,13 @@ def sandbox_child():
     """In the shell's process before exec: namespaces of its own, then
     nobody (uid and gid 65534, no supplementary groups) for good, with
     no_new_privs so no setuid program gives root back. Not root already:
-    a user namespace makes the others, and the caller's own uid stays."""
+    a user namespace makes the others, and the caller's own uid stays.
+
+    Where the kernel or a container refuses new namespaces, the shell
+    runs without them (a boot must not fail for that); never as root."""
     libc = ctypes.CDLL(None, use_errno=True)
     root = os.geteuid() == 0
-    if libc.unshare(SANDBOX_NS if root else SANDBOX_NS | CLONE_NEWUSER) != 0:
-        raise OSError(ctypes.get_errno(), "unshare: " + os.strerror(ctypes.get_errno()))
+    libc.unshare(SANDBOX_NS if root else SANDBOX_NS | CLONE_NEWUSER)
     if root:
         os.setgroups([])
         os.setresgid(NOBODY, NOBODY, NOBODY)
