@@ -2,7 +2,6 @@
 evaluates it, here in an unprivileged sandbox. We never parse shell
 ourselves, and no value we read is ever handed back to a shell."""
 
-import ctypes
 import os
 import re
 import subprocess
@@ -34,11 +33,14 @@ def read_config(path, shell="/bin/sh"):
               'case $n in ' + "|".join(p + "*" for p in PREFIXES) + ') '
               'eval "[ -n \\"\\${$n+x}\\" ]" && eval "printf \'%s=%s\\0\' \\"\\$n\\" '
               '\\"\\${$n}\\"";; esac; done')
+    import ctypes                       # only the commands that read a file pay for it
+    libc = ctypes.CDLL(None, use_errno=True)
     path = os.path.abspath(path)
     text = _read_bytes(path)
     try:
         proc = subprocess.run([shell, "-c", script, "sh", shell, END], input=text,
-                              capture_output=True, cwd="/", preexec_fn=sandbox_child,
+                              capture_output=True, cwd="/",
+                              preexec_fn=lambda: sandbox_child(libc),
                               env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, check=False)
     except subprocess.SubprocessError as e:
         # preexec_fn failed: no sandbox, so the file does not run at all
@@ -80,7 +82,7 @@ CLONE_NEWUSER = 0x10000000
 PR_SET_NO_NEW_PRIVS = 38
 
 
-def sandbox_child():
+def sandbox_child(libc):
     """In the shell's process before exec: namespaces of its own, then
     nobody (uid and gid 65534, no supplementary groups) for good, with
     no_new_privs so no setuid program gives root back. Not root already:
@@ -88,7 +90,7 @@ def sandbox_child():
 
     Where the kernel or a container refuses new namespaces, the shell
     runs without them (a boot must not fail for that); never as root."""
-    libc = ctypes.CDLL(None, use_errno=True)
+    import ctypes                       # imported by read_config already
     root = os.geteuid() == 0
     libc.unshare(SANDBOX_NS if root else SANDBOX_NS | CLONE_NEWUSER)
     if root:

@@ -10,13 +10,10 @@ vanishes with it; a refusal names the variable, the line and iproute2's
 words. Lines without those words are not tried: a start pays nothing.
 """
 
-import ctypes
-import json
 import os
 
 from . import plan
 from .errors import ConfigError, KernelError, PolicyRouteError, StateError
-from .kernel import CLONE_NEWNET, Runner
 
 # ip rule words iproute2 or the kernel learnt lately (iproute2 6.13, 6.15).
 VERSION_DEPENDENT = ("dscp", "flowlabel")
@@ -78,6 +75,7 @@ def _refused(rule, words):
 def _try(family, lines):
     """Run lines with ``ip -batch`` in a new network namespace, in a child
     process: None, or iproute2's words when it refused one."""
+    import json
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:                                # pragma: no cover (child)
@@ -97,6 +95,7 @@ def _try(family, lines):
 
 
 def _child(family, lines):
+    from .kernel import Runner          # only a start with such a line pays for it
     try:
         _unshare()
         Runner().batch(family, lines)
@@ -112,6 +111,8 @@ def _child(family, lines):
 def _unshare():
     """A new network namespace (and, when not root, a user namespace to
     make it in) for this process and what it runs."""
+    import ctypes
+    from .kernel import CLONE_NEWNET
     flags = CLONE_NEWNET | (CLONE_NEWUSER if os.geteuid() != 0 else 0)
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(flags) != 0:
