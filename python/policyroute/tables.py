@@ -55,7 +55,7 @@ class Registry:
         rt_tables.d/*.conf that the configuration folder does not have,
         then its own, each folder in directory order (readdir)."""
         tables = [os.path.join(b, "rt_tables") for b in [self.confdir, *self.datadirs]]
-        yield next((t for t in tables if os.path.lexists(t)), tables[0])
+        yield next((t for t in tables if os.path.exists(t)), tables[0])
         mine = set(_conf_names(self.confdir))
         for base in self.datadirs:
             yield from (os.path.join(base, "rt_tables.d", n) for n in _conf_names(base)

@@ -281,3 +281,13 @@ def test_own_file_keeps_bytes_that_are_not_utf8(iproute2_dir):
     assert Registry(iproute2_dir).register(["next"]) == {"next": 1025}
     assert (d / "policyroute.conf").read_bytes().splitlines()[1:] == \
         [b"1024\tcaf\xe9", b"1025\tnext"]
+
+
+def test_a_dangling_rt_tables_falls_back_to_the_data_folder(iproute2_dir, tmp_path):
+    # fopen fails with ENOENT, as for no file: iproute2 reads the data folder's
+    data = tmp_path / "usr-share-iproute2"
+    data.mkdir()
+    (data / "rt_tables").write_text("200 from_data\n")
+    (iproute2_dir / "rt_tables").unlink()
+    os.symlink(tmp_path / "nowhere", iproute2_dir / "rt_tables")
+    assert Registry(iproute2_dir, [data]).lookup("from_data") == 200
