@@ -109,12 +109,19 @@ def _child(family, lines):
 
 
 def _unshare():
-    """A new network namespace (and, when not root, a user namespace to
-    make it in) for this process and what it runs."""
+    """A new network namespace for this process and what it runs. Not
+    root: inside a new user namespace too, where it is mapped to root,
+    so the ip it runs keeps the rights over that namespace."""
     import ctypes
     from .kernel import CLONE_NEWNET
-    flags = CLONE_NEWNET | (CLONE_NEWUSER if os.geteuid() != 0 else 0)
+    uid, gid = os.geteuid(), os.getegid()
+    flags = CLONE_NEWNET | (CLONE_NEWUSER if uid != 0 else 0)
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(flags) != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, os.strerror(errno))
+    if uid != 0:
+        for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"),
+                           ("gid_map", f"0 {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)

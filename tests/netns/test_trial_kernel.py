@@ -125,3 +125,35 @@ def test_cost_of_the_trial():
           f"({'accepted' if ip_knows('dscp') else 'refused'}); one accepted trial "
           f"{accepted:.1f} ms")
     assert plain < tried
+
+
+def test_the_trial_works_for_a_user_that_is_not_root(tmp_path_factory):
+    """check run by a user: the trial's namespace is made inside a user
+    namespace where the user is root, so ip can add the accepted line."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+    python = "/usr/bin/python3"
+    if not os.path.exists(python):
+        pytest.skip("no python that nobody may run")
+    folder = Path(tempfile.mkdtemp(prefix="prt-trial-"))      # readable by nobody
+    try:
+        os.chmod(folder, 0o755)
+        shutil.copytree(Path(trial.__file__).parent, folder / "policyroute")
+        script = ("from policyroute import parse, trial\n"
+                  "cfg = parse.parse_interface('eth9', rules='fwmark 3\\ndscp 1 lookup main')\n"
+                  "print([e.message() for e in trial.refusals(list(cfg.rules))])\n"
+                  "print(trial._try(4, ['rule add fwmark 3 priority 123 lookup main']))\n")
+        proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                               python, "-c", script], capture_output=True, text=True,
+                              env={"PYTHONPATH": str(folder), "PATH": os.environ["PATH"]},
+                              cwd="/")
+    finally:
+        shutil.rmtree(folder)
+    if "Operation not permitted" in proc.stdout + proc.stderr and "unshare" in proc.stderr:
+        pytest.skip("user namespaces are off here")
+    refused = [] if ip_knows("dscp") else [
+        "rules_eth9 line 2: 'dscp' is refused by this system's ip rule: Error: argument "
+        "\"dscp\" is wrong: Failed to parse rule type"]
+    assert (proc.returncode, proc.stdout.splitlines(), proc.stderr) == \
+        (0, [repr(refused), "None"], "")
