@@ -18,7 +18,7 @@ from .files import atomic_write
 from .parse import c_value
 
 OWN_FILE = "policyroute.conf"
-LOCK_FILE = "tables.lock"
+LOCK_FILE = ".tables.lock"
 BUILT_IN = "iproute2's built-in names"
 
 

@@ -103,7 +103,7 @@ def test_registered_name_starts_and_stops(etc, netns, tmp_path):
     assert "1024" in tables                             # e9's rules were in the kernel
     assert stop[0] == 0 and kernel(netns) == before
     assert snapshot(etc) == files
-    assert (tmp_path / "run" / "tables.lock").exists() is False   # nothing needed registering
+    assert (tmp_path / "run" / ".tables.lock").exists() is False   # nothing needed registering
 
 
 def test_unregistered_name_is_one_error_and_nothing_changes(etc, netns, tmp_path):

@@ -59,7 +59,7 @@ def test_good_config_registers_the_table(capsys, iproute2_dir, isolated):
     assert Registry(iproute2_dir).lookup("e1v10") == 1024
     assert own_file(isolated).read_text().splitlines()[1:] == ["1024\te1v10"]
     # pre-start records nothing: its one file there is the registration lock
-    assert [p.name for p in isolated["state"].iterdir()] == ["tables.lock"]
+    assert [p.name for p in isolated["state"].iterdir()] == [".tables.lock"]
     # a second pre-start is a no-op
     content = own_file(isolated).read_text()
     assert run(capsys, "pre-start", "eth1.10", "--table", "e1v10")[0] == 0
