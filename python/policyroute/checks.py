@@ -108,17 +108,17 @@ def reserved_tables(configs, registry):
 
 
 def ambiguous_tables(configs, registry):
-    """A table name two rt_tables files give different numbers: iproute2
-    and policyroute could each take another."""
+    """A table name rt_tables files make unsafe (Registry.refusal): two
+    numbers, where iproute2 and policyroute could each take another, or
+    a number out of range."""
     out = []
     for cfg in configs.values():
-        names = [(cfg.table.origin, cfg.table.name)] if cfg.table and cfg.table.name else []
+        names = [(cfg.table.origin, cfg.table.name or str(cfg.table.id))] if cfg.table else []
         names += [(r.origin, r.action[1]) for r in cfg.rules if r.action[0] == "lookup"]
         for origin, name in names:
-            where = registry.conflicts.get(name)
-            if where:
-                out.append(origin.error(name, "has two numbers in rt_tables files: "
-                                        + ", ".join(f"{n} in {f}" for n, f in where)))
+            why = registry.refusal(name)
+            if why:
+                out.append(origin.error(name, why))
     return out
 
 

@@ -6,10 +6,11 @@ back on any failure), verify by reading the kernel back, and record.
 
 from collections import namedtuple
 
-from . import failover, parse, plan, vrf
+from . import failover, parse, plan, trial, vrf
 from .errors import ConfigError, ConfigErrors, KernelError, PolicyRouteError, StateError
 from .observe import observe
 from .state import Record
+from .tables import CannotRegister
 
 
 # ------------------------------------------------------------ pre-start
@@ -20,9 +21,12 @@ def pre_start(cfg, paths, sibling_tables=()):
     Runs before netifrc adds any address or route. Nothing is written
     unless every value is valid. Returns the table number (or None).
     """
+    from .checks import ambiguous_tables
     registry = paths.registry()
     own = [cfg.table.name] if cfg.table and cfg.table.name else []
     _raise(plan.unknown_tables(cfg.rules, registry, set(own) | set(sibling_tables)))
+    _raise(ambiguous_tables({cfg.ifvar: cfg}, registry))
+    _raise(trial.refusals(cfg.rules))
     return register_tables(cfg, registry, sibling_tables)
 
 
@@ -50,6 +54,12 @@ def register_tables(cfg, registry, sibling_tables=()):
             registry.register([*own, *sibling_tables])
         except OverflowError as e:
             raise ConfigError(cfg.table.origin.variable, None, cfg.table.name, str(e)) from None
+        except CannotRegister as e:
+            # A sibling's name its own start will report; this start needs
+            # only its own.
+            if own and own[0] in e.names:
+                raise ConfigError(cfg.table.origin.variable, None, own[0],
+                                  f"is not in rt_tables and cannot be registered: {e}") from None
     return table_id(cfg, registry)
 
 

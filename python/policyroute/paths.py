@@ -29,7 +29,7 @@ class Paths(namedtuple("Paths", "state_dir iproute2_dir data_dirs",
         return cls(**values)
 
     def registry(self):
-        return Registry(self.iproute2_dir, self.data_dirs)
+        return Registry(self.iproute2_dir, self.data_dirs, lock_dir=self.state_dir)
 
     def store(self):
         return Store(self.state_dir)

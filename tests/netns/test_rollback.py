@@ -1,6 +1,6 @@
 """Rollback (brief 6): when the kernel refuses a line mid-batch
-(`dscp 3`: iproute2 6.1 does not know the word; parse accepts it, as
-iproute2 6.16 does), post-start exits 3 with
+(`sport 0`: parse and iproute2 take it, the kernel has no port 0 range),
+post-start exits 3 with
 iproute2's words, and the namespace's rules, routes and sysctls are exactly
 as before the call; a failed restart keeps the previous start's state.
 """
@@ -14,7 +14,7 @@ from netns_checks import started
 
 pytestmark = pytest.mark.usefixtures("clean")
 
-BAD = "dscp 3 priority 900"
+BAD = "sport 0 priority 900"
 GOOD = "from 192.0.2.17 to 198.51.100.1 lookup e0v10 priority 900"
 
 
@@ -30,7 +30,7 @@ def post_start(lab, pr, iface="eth1.10", table="e1v10", **values):
 
 def assert_refused(proc):
     assert proc.returncode == 3, proc
-    assert 'argument "dscp" is wrong' in proc.stderr, proc.stderr
+    assert "Error: Invalid sport range." in proc.stderr, proc.stderr
     assert proc.stderr.startswith("policyroute: error: "), proc.stderr
     assert "Traceback" not in proc.stderr
 

@@ -58,8 +58,8 @@ def test_good_config_registers_the_table(capsys, iproute2_dir, isolated):
     assert (code, out, err) == (0, "", "")
     assert Registry(iproute2_dir).lookup("e1v10") == 1024
     assert own_file(isolated).read_text().splitlines()[1:] == ["1024\te1v10"]
-    # pre-start records nothing and needs no state folder
-    assert not isolated["state"].exists()
+    # pre-start records nothing: its one file there is the registration lock
+    assert [p.name for p in isolated["state"].iterdir()] == [".tables.lock"]
     # a second pre-start is a no-op
     content = own_file(isolated).read_text()
     assert run(capsys, "pre-start", "eth1.10", "--table", "e1v10")[0] == 0
@@ -127,8 +127,8 @@ def test_help_lists_the_netifrc_hooks(capsys):
 
 
 def test_unwritable_iproute2_dir_is_an_error_line_not_a_traceback(capsys, tmp_path, monkeypatch):
-    # An OSError (here: the iproute2 folder is a file, as with a read-only
-    # /etc) is not a PolicyRouteError: main still makes it one line, exit 4.
+    # The iproute2 folder is a file, as good as a read-only /etc: a name
+    # that must be registered is one error line naming table_ and the path.
     blocker = tmp_path / "iproute2-is-a-file"
     blocker.write_text("")
     monkeypatch.setenv("POLICYROUTE_IPROUTE2_DIR", str(blocker))
@@ -137,8 +137,9 @@ def test_unwritable_iproute2_dir_is_an_error_line_not_a_traceback(capsys, tmp_pa
     except OSError as e:
         pytest.fail(f"traceback reached the user: {e!r}")
     err = capsys.readouterr().err
-    assert code not in (0, 1, 2)
-    assert err.startswith("policyroute: error: ")
+    assert code == 1
+    assert err.startswith("policyroute: error: table_eth1_10: 'e1v10' ")
+    assert f"{blocker}/rt_tables.d/policyroute.conf: Not a directory" in err
 
 
 def test_global_option_value_named_like_a_command(capsys, tmp_path, monkeypatch):

@@ -198,7 +198,7 @@ def test_man_page_files_names_every_file_installed_or_written():
     files = man[man.index("# FILES"):man.index("# ENVIRONMENT")]
     for path in [HELPER, "/lib/netifrc/net/policyroute.sh", "/usr/lib/netifrc-policyroute",
                  "/etc/iproute2/rt_protos.d/policyroute.conf",
-                 "/etc/iproute2/rt_tables.d/policyroute.conf", ".policyroute.lock",
+                 "/etc/iproute2/rt_tables.d/policyroute.conf", "/run/policyroute/.tables.lock",
                  "/run/policyroute/IFACE.json", "/run/policyroute/netns/NS/IFACE.json",
                  "/etc/conf.d/net"]:
         assert path in files, path
