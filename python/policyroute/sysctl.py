@@ -11,10 +11,16 @@ them again in between.
 """
 
 WANT = (("arp_ignore", "1"), ("arp_announce", "2"))
+LOOSE = ("rp_filter", "2")
 
 
 def key(iface, name, scope=None):
     return f"net/ipv4/conf/{scope or iface}/{name}"
+
+
+def keys(iface):
+    """Every key policyroute may write for iface: all a record may list."""
+    return {key(iface, name) for name, _value in (*WANT, LOOSE)}
 
 
 class Sysctl:
@@ -26,7 +32,7 @@ class Sysctl:
         strict = max(int(self.runner.sysctl_read(key(iface, "rp_filter", "all"))),
                      int(self.runner.sysctl_read(key(iface, "rp_filter")))) == 1
         if strict or key(iface, "rp_filter") in recorded_keys:
-            out.append(("rp_filter", "2"))
+            out.append(LOOSE)
         return out
 
     def planned(self, cfg, table_id, recorded):
