@@ -4,11 +4,13 @@ Each step: validate everything first, then observe, plan, apply (rolled
 back on any failure), verify by reading the kernel back, and record.
 """
 
+import sys
 from collections import namedtuple
 
-from . import failover, parse, plan, vrf
+from . import bands, failover, parse, plan, vrf
 from .errors import ConfigError, ConfigErrors, KernelError, PolicyRouteError, StateError
 from .observe import observe
+from .plan import Obj
 from .state import Record
 
 
@@ -75,7 +77,7 @@ class Planned(namedtuple("Planned", "table_id previous observed want ops")):
         return self.want + (self.previous.objects if self.previous else [])
 
 
-def compute(cfg, paths, runner, pending=(), registry=None):
+def compute(cfg, paths, runner, pending=(), registry=None, set_aside=False):
     """Observe and plan one interface; changes nothing. ``pending``: table
     names a pre-start would register first."""
     registry = registry or paths.registry()
@@ -83,8 +85,8 @@ def compute(cfg, paths, runner, pending=(), registry=None):
         registry = registry.previewed(pending)
     _raise(plan.unknown_tables(cfg.rules, registry))
     number = table_id(cfg, registry)
-    previous = paths.store().load(cfg.iface, cfg.netns)
     observed = observe(runner, cfg.iface)
+    previous = previous_record(cfg.iface, cfg.netns, paths, runner, observed, set_aside)
     want = plan.desired(cfg, number, registry, observed)
     planned = Planned(number, previous, observed, want, [])
     ops = plan.diff(want, observed.rule_keys + observed.route_keys, planned.mine)
@@ -110,7 +112,7 @@ def converge(unit, paths, runner, sysctl, registry=None):
     bring one interface to its values this way. Caller holds the lock."""
     cfg = unit.cfg
     registry = registry or paths.registry()
-    p = compute(cfg, paths, runner, registry=registry)
+    p = compute(cfg, paths, runner, registry=registry, set_aside=True)
     store = paths.store()
     record = Record(cfg.iface, cfg.netns, p.table_id,
                     cfg.table.name if cfg.table else None, list(plan.unique(p.mine)),
@@ -181,8 +183,10 @@ def verify(runner, iface, want):
 
 # ------------------------------------------------------------ stop
 
-def stop(iface, netns, paths, runner, sysctl):
-    """Remove exactly what the record says; a no-op without a record.
+def stop(iface, netns, paths, runner, sysctl, force=False):
+    """Remove exactly what the record says; without a usable record, this
+    interface's objects found by their tag (recovery below); a no-op when
+    there is neither. ``force`` (down --force): both, record or not.
 
     During failover, addresses this interface borrowed go back to their
     owner first, and addresses it lent are removed where they are now, as
@@ -190,9 +194,16 @@ def stop(iface, netns, paths, runner, sysctl):
     from . import follower
     store = paths.store()
     with store.locked(netns):
-        record = store.load(iface, netns)
+        observed = None
+        if force:
+            observed = observe(runner, iface, link_exists=False)
+        record = previous_record(iface, netns, paths, runner, observed, set_aside=True)
         if record is None:
             return []
+        if force:
+            record.objects = plan.unique(
+                record.objects + _found_alone(iface, netns, store, observed))
+            record.sysctls = record.sysctls or guessed_sysctls(iface, runner)
         _settle_loans(record, paths, runner, sysctl)
         ops = _remove(record, paths, runner, sysctl)
     follower.release(paths, netns)
@@ -201,21 +212,57 @@ def stop(iface, netns, paths, runner, sysctl):
 
 def _remove(record, paths, runner, sysctl):
     store = paths.store()
-    observed = observe(runner, record.iface, link_exists=False)
-    ops = plan.removal(record.objects, observed.rule_keys + observed.route_keys)
-    for family in (4, 6):
-        runner.batch(family, [op.obj.line("del") for op in ops if op.obj.family == family],
-                     force=True)
-    sysctl.restore(record.sysctls)
-    left = observe(runner, record.iface, link_exists=False)
-    have = set(left.rule_keys + left.route_keys)
-    stuck = [o for o in record.objects if (o.family, o.key) in have]
+    ops, stuck = _delete(record.objects, record.sysctls, runner, sysctl)
     if stuck:
         record.objects, record.sysctls = stuck, []
         store.save(record)
-        raise StateError("could not remove: " + "; ".join(
-            f"ip -{o.family} {o.line('del')}" for o in stuck))
+        raise _stuck(stuck)
     store.remove(record.iface, record.netns)
+    return ops
+
+
+def _delete(objects, sysctls, runner, sysctl):
+    """Delete what of ``objects`` the kernel has, put ``sysctls`` back;
+    (ops run, objects the kernel still has after)."""
+    observed = observe(runner, "", link_exists=False)
+    ops = plan.removal(objects, observed.rule_keys + observed.route_keys)
+    for family in (4, 6):
+        runner.batch(family, [op.obj.line("del") for op in ops if op.obj.family == family],
+                     force=True)
+    sysctl.restore(sysctls)
+    left = observe(runner, "", link_exists=False)
+    have = set(left.rule_keys + left.route_keys)
+    return ops, [o for o in objects if (o.family, o.key) in have]
+
+
+def _stuck(objects):
+    return StateError("could not remove: " + "; ".join(
+        f"ip -{o.family} {o.line('del')}" for o in objects))
+
+
+def stop_all(netns, paths, runner, sysctl):
+    """down --force --all: every rule and route carrying protocol 201 in
+    the namespace, whatever table, and whatever the records list; every
+    recorded sysctl back (guessed where a record is lost); no record left."""
+    from . import follower
+    store = paths.store()
+    with store.locked(netns):
+        records = {}
+        for name in store.names(netns):
+            record = previous_record(name, netns, paths, runner, set_aside=True, look=False)
+            if record is not None:
+                records[name] = record
+        observed = observe(runner, "", link_exists=False)
+        objects = tagged(observed) + [o for r in records.values() for o in r.objects]
+        sysctls = [s for r in records.values() for s in r.sysctls]
+        for dev in sorted(_devices(observed) - set(records)):
+            sysctls += guessed_sysctls(dev, runner)
+        ops, stuck = _delete(plan.unique(objects), sysctls, runner, sysctl)
+        if stuck:
+            raise _stuck(stuck)
+        for name in records:
+            store.remove(name, netns)
+    follower.release(paths, netns)
     return ops
 
 
@@ -361,6 +408,128 @@ def move(paths, runner, sysctl, cidr, to, netns=None, announce=None):
     if problems:
         raise StateError(problems[0])
     return src
+
+
+# ------------------------------------------------------------ recovery
+#
+# A record lost (/run wiped) or unusable (corrupted, edited) must never
+# leak what it listed nor block later starts. Every rule and route we add
+# carries protocol 201 (bands.PROTO), so what the kernel shows is enough
+# to find one interface's objects again: the tables of its tagged routes
+# (dev IFACE), the tagged rules of the automatic bands that look them up,
+# the stage-2 rules of the same sources, and the tagged rules_ lines in
+# its tables' slots. rules_ lines with their own protocol, or of an
+# interface without a table, can only be found by down --force --all.
+
+def previous_record(iface, netns, paths, runner, observed=None, set_aside=False, look=True):
+    """The record of the last start; without a usable one, a record of
+    what the kernel shows of it (found(), guessed_sysctls()); None when
+    there is no sign of an earlier start. ``set_aside``: move an unusable
+    record to IFACE.json.bad (else only warn: plan and show change
+    nothing). ``observed``: the kernel, read here if None; ``look``
+    False: do not look for objects at all."""
+    store = paths.store()
+    try:
+        record = store.load(iface, netns)
+        if record is not None:
+            return record
+        lost = None
+    except StateError as e:
+        lost = str(e) + (f"; set aside as {store.set_aside(iface, netns)}" if set_aside else "")
+    objects = []
+    if look:
+        observed = observed or observe(runner, iface, link_exists=False)
+        objects = _found_alone(iface, netns, store, observed)
+    if look and (objects or lost):
+        lost = f"{lost or iface + ': no record'}; {len(objects)} rules and routes of it " \
+               f"found by protocol {bands.PROTO}"
+    if lost:
+        warn(lost)
+    if not objects:
+        return None
+    tables = {dict(o.key).get("table") for o in objects if o.kind == "route"}
+    return Record(iface, netns, int(tables.pop()) if len(tables) == 1 else None, None,
+                  objects, guessed_sysctls(iface, runner))
+
+
+def _found_alone(iface, netns, store, observed):
+    """found(), but what another interface's record lists."""
+    objects = found(iface, observed)
+    if objects:
+        others = {(o.family, o.key) for name, r in store.in_netns(netns, []).items()
+                  if name != iface for o in r.objects}
+        objects = [o for o in objects if (o.family, o.key) not in others]
+    return objects
+
+
+def found(iface, observed):
+    """This interface's objects in the kernel, by their tag (see above)."""
+    proto = ("protocol", str(bands.PROTO))
+    routes = [(f, k) for f, k in observed.route_keys if proto in k and ("dev", iface) in k]
+    tables = {dict(k)["table"] for _f, k in routes}
+    slots = {bands.slot(int(t)) for t in tables}
+    rules, sources = [], set()
+    ours = [(f, k, dict(k)) for f, k in observed.rule_keys if proto in k]
+    for f, k, d in ours:
+        priority = int(d["priority"])
+        if bands.in_auto_band(priority) and d.get("action") in {f"lookup {t}" for t in tables}:
+            rules.append((f, k))
+            sources.add((f, d.get("from")))
+        elif bands.USER_BASE <= priority <= bands.USER_LAST and \
+                (priority - bands.USER_BASE) // bands.USER_LINES in slots:
+            rules.append((f, k))
+    rules += [(f, k) for f, k, d in ours
+              if bands.in_auto_band(int(d["priority"])) and d.get("action") == "lookup 254"
+              and d.get("suppress_prefixlength") == "0" and (f, d.get("from")) in sources]
+    return [obj_of_key(kind, f, k) for kind, keys in (("rule", rules), ("route", routes))
+            for f, k in keys]
+
+
+def tagged(observed):
+    """Every rule and route carrying protocol 201."""
+    proto = ("protocol", str(bands.PROTO))
+    return [obj_of_key(kind, f, k) for kind, keys in (("rule", observed.rule_keys),
+                                                     ("route", observed.route_keys))
+            for f, k in keys if proto in k]
+
+
+def _devices(observed):
+    return {dict(k).get("dev") for _f, k in observed.route_keys
+            if ("protocol", str(bands.PROTO)) in k} - {None}
+
+
+# Words of a rule key's fields, in the order ip rule takes them; the
+# action and flags apart.
+RULE_WORDS = ("from", "to", "tos", "fwmark", "iif", "oif", "uidrange", "ipproto", "sport",
+              "dport", "tun_id", "dscp", "flowlabel", "priority")
+RULE_TAIL = ("suppress_prefixlength", "suppress_ifgroup", "realms", "protocol")
+ROUTE_WORDS = ("via", "dev", "src", "table")
+
+
+def obj_of_key(kind, family, key):
+    """The Obj whose key is ``key`` (as observe read it): arguments that
+    name that rule or route exactly, for deleting it."""
+    d = dict(key)
+    if kind == "route":
+        args = [d["dst"]] + [w for n in ROUTE_WORDS if n in d for w in (n, d[n])]
+        return Obj("route", family, tuple(args + ["proto", d["protocol"]]))
+    args = [flag for flag in ("not", "l3mdev") if flag in d]
+    for name in RULE_WORDS:
+        if name in d:
+            args += [name, f"{int(d[name]):#x}" if name == "tos" else d[name]]
+    args += d["action"].split() if "action" in d else []
+    return Obj("rule", family, tuple(args + [w for n in RULE_TAIL if n in d for w in (n, d[n])]))
+
+
+def guessed_sysctls(iface, runner):
+    from .sysctl import Sysctl
+    return Sysctl(runner).guessed(iface)
+
+
+def warn(line):
+    """A warning from the engine, on stderr as cli.Context.warn writes it
+    (the follower's goes to its log)."""
+    print(f"policyroute: warning: {line}", file=sys.stderr, flush=True)
 
 
 def slot_warnings(cfg, paths, registry):

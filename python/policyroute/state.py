@@ -247,7 +247,7 @@ class Store:
     def elsewhere(self, iface, netns=None):
         """Namespaces (None: the host) holding a record of iface other than
         netns: an interface name means nothing outside its namespace."""
-        return [r.netns for _p, r in self.all() if r.iface == iface and r.netns != netns]
+        return [ns for ns in [None] + self.namespaces() if ns != netns and iface in self.names(ns)]
 
 
 def _why(e):

@@ -60,6 +60,22 @@ class Sysctl:
                 self._put_back(k, old, new)
         return out
 
+    def guessed(self, iface):
+        """[[key, old, new], ...] for an interface whose record is lost but
+        whose objects show an earlier start: where it has what we set and
+        a new link would not, the old value is taken to be a new link's
+        (net/ipv4/conf/default), never today's flipped one."""
+        out = []
+        for name, value in (*WANT, LOOSE):
+            try:
+                now = self.runner.sysctl_read(key(iface, name))
+                default = self.runner.sysctl_read(key(iface, name, "default"))
+            except OSError:
+                return []       # the interface is gone, and its settings with it
+            if now == value and default != value:
+                out.append([key(iface, name), default, value])
+        return out
+
     def restore(self, recorded):
         for k, old, new in reversed(recorded):
             self._put_back(k, old, new)
