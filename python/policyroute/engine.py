@@ -184,9 +184,10 @@ def verify(runner, iface, want):
 # ------------------------------------------------------------ stop
 
 def stop(iface, netns, paths, runner, sysctl, force=False):
-    """Remove exactly what the record says; without a usable record, this
-    interface's objects found by their tag (recovery below); a no-op when
-    there is neither. ``force`` (down --force): both, record or not.
+    """Remove what the record says and what the kernel shows of the start
+    (recovery below); without a usable record, the latter alone; a no-op
+    when there is neither. ``force`` (down --force): without recorded
+    sysctls, put back what guessed_sysctls() finds.
 
     During failover, addresses this interface borrowed go back to their
     owner first, and addresses it lent are removed where they are now, as
@@ -194,15 +195,12 @@ def stop(iface, netns, paths, runner, sysctl, force=False):
     from . import follower
     store = paths.store()
     with store.locked(netns):
-        observed = None
-        if force:
-            observed = observe(runner, iface, link_exists=False)
-        record = previous_record(iface, netns, paths, runner, observed, set_aside=True)
+        record = previous_record(iface, netns, paths, runner, set_aside=True)
+        if record is None and force:
+            record = Record(iface, netns)
         if record is None:
             return []
         if force:
-            record.objects = plan.unique(
-                record.objects + _found_alone(iface, netns, store, observed))
             record.sysctls = record.sysctls or guessed_sysctls(iface, runner)
         _settle_loans(record, paths, runner, sysctl)
         ops = _remove(record, paths, runner, sysctl)
@@ -211,8 +209,12 @@ def stop(iface, netns, paths, runner, sysctl, force=False):
 
 
 def _remove(record, paths, runner, sysctl):
+    """The record's objects and, should it have lost some, the tagged ones
+    found() sees for the interface."""
     store = paths.store()
-    ops, stuck = _delete(record.objects, record.sysctls, runner, sysctl)
+    observed = observe(runner, "", link_exists=False)
+    objects = record.objects + _found_alone(record.iface, record.netns, store, observed)
+    ops, stuck = _delete(plan.unique(objects), record.sysctls, runner, sysctl, observed)
     if stuck:
         record.objects, record.sysctls = stuck, []
         store.save(record)
@@ -221,10 +223,9 @@ def _remove(record, paths, runner, sysctl):
     return ops
 
 
-def _delete(objects, sysctls, runner, sysctl):
-    """Delete what of ``objects`` the kernel has, put ``sysctls`` back;
-    (ops run, objects the kernel still has after)."""
-    observed = observe(runner, "", link_exists=False)
+def _delete(objects, sysctls, runner, sysctl, observed):
+    """Delete what of ``objects`` the kernel has (``observed``), put
+    ``sysctls`` back; (ops run, objects the kernel still has after)."""
     ops = plan.removal(objects, observed.rule_keys + observed.route_keys)
     for family in (4, 6):
         runner.batch(family, [op.obj.line("del") for op in ops if op.obj.family == family],
@@ -257,7 +258,7 @@ def stop_all(netns, paths, runner, sysctl):
         sysctls = [s for r in records.values() for s in r.sysctls]
         for dev in sorted(_devices(observed) - set(records)):
             sysctls += guessed_sysctls(dev, runner)
-        ops, stuck = _delete(plan.unique(objects), sysctls, runner, sysctl)
+        ops, stuck = _delete(plan.unique(objects), sysctls, runner, sysctl, observed)
         if stuck:
             raise _stuck(stuck)
         for name in records:
@@ -268,7 +269,7 @@ def stop_all(netns, paths, runner, sysctl):
 
 def _settle_loans(record, paths, runner, sysctl):
     store = paths.store()
-    records = store.in_netns(record.netns)
+    records = store.in_netns(record.netns, [])     # another's bad record never blocks this stop
     borrowed = failover.hand_back(record.iface, records)
     if not borrowed and not record.moved:
         return                              # the usual stop: no loans either way
@@ -416,10 +417,11 @@ def move(paths, runner, sysctl, cidr, to, netns=None, announce=None):
 # leak what it listed nor block later starts. Every rule and route we add
 # carries protocol 201 (bands.PROTO), so what the kernel shows is enough
 # to find one interface's objects again: the tables of its tagged routes
-# (dev IFACE), the tagged rules of the automatic bands that look them up,
-# the stage-2 rules of the same sources, and the tagged rules_ lines in
-# its tables' slots. rules_ lines with their own protocol, or of an
-# interface without a table, can only be found by down --force --all.
+# (dev IFACE), the tagged rules that look them up (automatic or rules_
+# lines), the stage-2 rules of the same sources, and the tagged rules_
+# lines in its tables' slot of the user band. Other rules_ lines with a
+# priority of their own, with their own protocol, or of an interface
+# without a table, can only be found by down --force --all.
 
 def previous_record(iface, netns, paths, runner, observed=None, set_aside=False, look=True):
     """The record of the last start; without a usable one, a record of
@@ -468,13 +470,15 @@ def found(iface, observed):
     routes = [(f, k) for f, k in observed.route_keys if proto in k and ("dev", iface) in k]
     tables = {dict(k)["table"] for _f, k in routes}
     slots = {bands.slot(int(t)) for t in tables}
+    lookups = {f"lookup {t}" for t in tables}
     rules, sources = [], set()
     ours = [(f, k, dict(k)) for f, k in observed.rule_keys if proto in k]
     for f, k, d in ours:
         priority = int(d["priority"])
-        if bands.in_auto_band(priority) and d.get("action") in {f"lookup {t}" for t in tables}:
+        if d.get("action") in lookups:
             rules.append((f, k))
-            sources.add((f, d.get("from")))
+            if bands.in_auto_band(priority):
+                sources.add((f, d.get("from")))
         elif bands.USER_BASE <= priority <= bands.USER_LAST and \
                 (priority - bands.USER_BASE) // bands.USER_LINES in slots:
             rules.append((f, k))
@@ -537,8 +541,8 @@ def slot_warnings(cfg, paths, registry):
     are started in its namespace, as warning lines."""
     from .checks import slot_collisions
     others = {}
-    for _path, record in paths.store().all():
-        if record.iface != cfg.iface and record.netns == cfg.netns and record.inputs:
+    for record in paths.store().in_netns(cfg.netns, []).values():   # a bad one is no hint
+        if record.iface != cfg.iface and record.inputs:
             try:
                 other = parse.parse_unit(record.iface, record.inputs, record.netns).cfg
             except ConfigErrors:

@@ -7,6 +7,7 @@ import ipaddress
 import json
 import os
 import re
+import shutil
 from contextlib import contextmanager
 
 from . import bands, sysctl
@@ -159,6 +160,10 @@ class Store:
         hand; an older one is replaced); its new path."""
         p = self.path(iface, netns)
         bad = p[:-len(SUFFIX)] + BAD_SUFFIX
+        if os.path.isdir(bad) and not os.path.islink(bad):
+            shutil.rmtree(bad)          # a folder is in the way of any rename
+        elif os.path.isdir(p) and os.path.lexists(bad):
+            os.unlink(bad)
         os.replace(p, bad)
         return bad
 
