@@ -12,6 +12,7 @@ from .errors import ConfigError, ConfigErrors, KernelError, PolicyRouteError, St
 from .observe import observe
 from .plan import Obj
 from .state import Record
+from .sysctl import Sysctl
 
 
 # ------------------------------------------------------------ pre-start
@@ -213,8 +214,9 @@ def _remove(record, paths, runner, sysctl):
     found() sees for the interface."""
     store = paths.store()
     observed = observe(runner, "", link_exists=False)
-    objects = record.objects + _found_alone(record.iface, record.netns, store, observed)
-    ops, stuck = _delete(plan.unique(objects), record.sysctls, runner, sysctl, observed)
+    lost = _found_alone(record.iface, record.netns, store, observed, record.objects)
+    ops, stuck = _delete(plan.unique(record.objects) + lost, record.sysctls, runner, sysctl,
+                         observed)
     if stuck:
         record.objects, record.sysctls = stuck, []
         store.save(record)
@@ -438,15 +440,14 @@ def previous_record(iface, netns, paths, runner, observed=None, set_aside=False,
         lost = None
     except StateError as e:
         lost = str(e) + (f"; set aside as {store.set_aside(iface, netns)}" if set_aside else "")
-    objects = []
-    if look:
-        observed = observed or observe(runner, iface, link_exists=False)
-        objects = _found_alone(iface, netns, store, observed)
-    if look and (objects or lost):
-        lost = f"{lost or iface + ': no record'}; {len(objects)} rules and routes of it " \
-               f"found by protocol {bands.PROTO}"
-    if lost:
-        warn(lost)
+    if not look:
+        if lost:
+            warn(lost)
+        return None
+    objects = _found_alone(iface, netns, store, observed or observe(runner, iface, False))
+    if objects or lost:
+        warn(f"{lost or iface + ': no record'}; {len(objects)} rules and routes of it "
+             f"found by protocol {bands.PROTO}")
     if not objects:
         return None
     tables = {dict(o.key).get("table") for o in objects if o.kind == "route"}
@@ -454,9 +455,11 @@ def previous_record(iface, netns, paths, runner, observed=None, set_aside=False,
                   objects, guessed_sysctls(iface, runner))
 
 
-def _found_alone(iface, netns, store, observed):
-    """found(), but what another interface's record lists."""
-    objects = found(iface, observed)
+def _found_alone(iface, netns, store, observed, known=()):
+    """found(), but ``known`` objects and what another interface's record
+    lists (the records are read only when something is left)."""
+    seen = {(o.family, o.key) for o in known}
+    objects = [o for o in found(iface, observed) if (o.family, o.key) not in seen]
     if objects:
         others = {(o.family, o.key) for name, r in store.in_netns(netns, []).items()
                   if name != iface for o in r.objects}
@@ -526,7 +529,6 @@ def obj_of_key(kind, family, key):
 
 
 def guessed_sysctls(iface, runner):
-    from .sysctl import Sysctl
     return Sysctl(runner).guessed(iface)
 
 

@@ -95,7 +95,9 @@ def test_record_deleted(lab, pr, lose, then):
         # Today's flipped sysctls must not become "old": the next stop
         # still puts back what a new link gets.
         warned(started(start(lab, pr)), f"{IFACE}: no record", "found by protocol 201")
-        assert record(lab, pr).exists()
+        saved = json.loads(record(lab, pr).read_text())["sysctls"]
+        assert sorted(saved) == [[f"net/ipv4/conf/{IFACE}/{name}", "0", want]
+                                 for name, want in (("arp_announce", "2"), ("arp_ignore", "1"))]
         warned_stop = False
     else:
         warned_stop = True
