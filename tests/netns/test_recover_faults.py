@@ -303,3 +303,14 @@ def test_down_force_all(lab, pr):
     for iface in ("eth0.10", IFACE):
         lab.drop_table_routes(iface)
     back_to(lab, pr, before, "down --force --all")
+
+
+def test_down_all_from_records(lab, pr):
+    before = lab.snapshot()
+    started(lab.start(pr, "eth0.10", "e0v10"))
+    started(start(lab, pr))
+    proc = started(down(lab, pr, "--all"))
+    assert proc.stderr == ""
+    for iface in ("eth0.10", IFACE):
+        lab.drop_table_routes(iface)
+    back_to(lab, pr, before, "down --all")
