@@ -89,12 +89,14 @@ def lose_state_dir(lab, pr):
 def test_record_deleted(lab, pr, lose, then):
     before = lab.snapshot()
     started(start(lab, pr))
-    assert lab.box.read_sysctl(f"net/ipv4/conf/{IFACE}/arp_ignore") == "1"
+    running = lab.snapshot()
+    assert running[f"{IFACE}/arp_ignore"] == "1"
     lose(lab, pr)
     if then == "start-stop":
         # Today's flipped sysctls must not become "old": the next stop
         # still puts back what a new link gets.
         warned(started(start(lab, pr)), f"{IFACE}: no record", "found by protocol 201")
+        assert lab.snapshot() == running            # kept what is wanted, no duplicate
         saved = json.loads(record(lab, pr).read_text())["sysctls"]
         assert sorted(saved) == [[f"net/ipv4/conf/{IFACE}/{name}", "0", want]
                                  for name, want in (("arp_announce", "2"), ("arp_ignore", "1"))]
@@ -105,6 +107,20 @@ def test_record_deleted(lab, pr, lose, then):
     if warned_stop:
         warned(proc, f"{IFACE}: no record", "rules and routes of it found by protocol 201")
     back_to(lab, pr, before, f"{lose.__name__} then {then}")
+
+
+def test_record_lost_and_a_line_dropped(lab, pr):
+    """A start without a record deletes what it found and no longer wants."""
+    before = lab.snapshot()
+    started(start(lab, pr))
+    lose_record(lab, pr)
+    kept = RULES.splitlines()[1]
+    lab.add_table_routes(IFACE, pr.table_number(TABLE))
+    started(pr.run("post-start", IFACE, netns=lab.box.name, table=TABLE, rules=kept))
+    rules = lab.box.ip("-N", "-4", "rule", "show").stdout
+    assert "fwmark 0x7" not in rules and rules.count("proto 201") == 4, rules
+    started(stop(lab, pr))
+    back_to(lab, pr, before, "record lost, then a start without one rules_ line")
 
 
 # ---------------------------------------------------------------- record corrupted
