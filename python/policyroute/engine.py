@@ -470,7 +470,9 @@ def _found_alone(iface, netns, store, observed, known=()):
 def found(iface, observed):
     """This interface's objects in the kernel, by their tag (see above)."""
     proto = ("protocol", str(bands.PROTO))
-    routes = [(f, k) for f, k in observed.route_keys if proto in k and ("dev", iface) in k]
+    reserved = {str(n) for n in bands.RESERVED_TABLES.values()}     # never ours: main...
+    routes = [(f, k) for f, k in observed.route_keys if proto in k and ("dev", iface) in k
+              and dict(k)["table"] not in reserved]
     tables = {dict(k)["table"] for _f, k in routes}
     slots = {bands.slot(int(t)) for t in tables}
     lookups = {f"lookup {t}" for t in tables}

@@ -76,6 +76,15 @@ def test_found_is_what_the_start_added_and_nothing_else(seed_registry, seed_obse
     assert sorted(keys(got), key=str) == sorted(keys(expected), key=str)
 
 
+def test_a_tagged_route_in_main_claims_nothing(seed_registry, seed_observed):
+    # Stage-2 rules look up main: a hand-made proto 201 route through the
+    # interface in main must not make every interface's stage 2 its own.
+    other = started(seed_registry, seed_observed)
+    in_main = plan.Obj("route", 4, ("198.51.100.0/24", "dev", IFACE, "proto", "201"))
+    observed = observed_of([o for o in other if o.kind == "rule"] + [in_main])
+    assert engine.found(IFACE, observed) == []
+
+
 def test_found_nothing_without_tagged_routes(seed_registry, seed_observed):
     rules_only = [o for o in started(seed_registry, seed_observed) if o.kind == "rule"]
     assert engine.found(IFACE, observed_of(rules_only)) == []
