@@ -143,3 +143,16 @@ def test_down_words(capsys, argv, words):
     code = cli.main(argv)
     _out, err = capsys.readouterr()
     assert code in (1, 2) and words in err and len(err.splitlines()) == 1
+
+
+def test_stop_in_a_namespace_that_is_gone_drops_its_record(capsys, isolated):
+    folder = isolated["state"] / "netns" / "prt-gone-for-good"
+    folder.mkdir(parents=True)
+    path = folder / f"{IFACE}.json"
+    path.write_text(json.dumps({"version": 1, "iface": IFACE, "netns": "prt-gone-for-good",
+                                "objects": []}))
+    code = cli.main(["stop", IFACE, "--netns", "prt-gone-for-good"])
+    _out, err = capsys.readouterr()
+    assert code == 0 and not path.exists()
+    assert err == (f"policyroute: warning: {IFACE}: netns prt-gone-for-good is gone, and what "
+                   f"its start added with it; removing {path}\n")

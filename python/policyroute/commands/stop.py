@@ -20,9 +20,14 @@ def run(args, ctx):
     read_values(args, {"netns"})
     interface(args.iface)
     netns = parse_netns(args.netns, Origin("--netns"))
-    if netns and not os.path.exists(os.path.join(NETNS_RUN_DIR, netns)) \
-            and args.iface not in ctx.paths.store().names(netns):
-        return 0            # the namespace is gone, and its rules and routes with it
+    store = ctx.paths.store()
+    if netns and not os.path.exists(os.path.join(NETNS_RUN_DIR, netns)):
+        # The namespace is gone, and its rules, routes and sysctls with it.
+        if args.iface in store.names(netns):
+            ctx.warn(f"{args.iface}: netns {netns} is gone, and what its start added "
+                     f"with it; removing {store.path(args.iface, netns)}")
+            store.remove(args.iface, netns)
+        return 0
     with in_netns(netns):
         engine.stop(args.iface, netns, ctx.paths, ctx.runner, ctx.sysctl)
     return 0
