@@ -4,12 +4,15 @@ Each step: validate everything first, then observe, plan, apply (rolled
 back on any failure), verify by reading the kernel back, and record.
 """
 
+import sys
 from collections import namedtuple
 
-from . import failover, parse, plan, trial, vrf
+from . import bands, failover, parse, plan, trial, vrf
 from .errors import ConfigError, ConfigErrors, KernelError, PolicyRouteError, StateError
 from .observe import observe
+from .plan import Obj
 from .state import Record
+from .sysctl import Sysctl
 from .tables import CannotRegister
 
 
@@ -85,7 +88,7 @@ class Planned(namedtuple("Planned", "table_id previous observed want ops")):
         return self.want + (self.previous.objects if self.previous else [])
 
 
-def compute(cfg, paths, runner, pending=(), registry=None):
+def compute(cfg, paths, runner, pending=(), registry=None, set_aside=False):
     """Observe and plan one interface; changes nothing. ``pending``: table
     names a pre-start would register first."""
     registry = registry or paths.registry()
@@ -93,12 +96,11 @@ def compute(cfg, paths, runner, pending=(), registry=None):
         registry = registry.previewed(pending)
     _raise(plan.unknown_tables(cfg.rules, registry))
     number = table_id(cfg, registry)
-    store = paths.store()
+    observed = observe(runner, cfg.iface)
+    previous = previous_record(cfg.iface, cfg.netns, paths, runner, observed, set_aside)
     # The others' records say which shared rules (the guard) they still
     # want; one that cannot be read is its own start's problem.
-    records = store.in_netns(cfg.netns, problems=[])
-    previous = records.pop(cfg.iface, None) or store.load(cfg.iface, cfg.netns)
-    observed = observe(runner, cfg.iface)
+    records = paths.store().in_netns(cfg.netns, problems=[])
     want = plan.desired(cfg, number, registry, observed)
     planned = Planned(number, previous, observed, want, [])
     ops = plan.diff(want, observed.rule_keys + observed.route_keys, planned.mine,
@@ -125,7 +127,7 @@ def converge(unit, paths, runner, sysctl, registry=None):
     bring one interface to its values this way. Caller holds the lock."""
     cfg = unit.cfg
     registry = registry or paths.registry()
-    p = compute(cfg, paths, runner, registry=registry)
+    p = compute(cfg, paths, runner, registry=registry, set_aside=True)
     store = paths.store()
     record = Record(cfg.iface, cfg.netns, p.table_id,
                     cfg.table.name if cfg.table else None, list(plan.unique(p.mine)),
@@ -196,8 +198,11 @@ def verify(runner, iface, want):
 
 # ------------------------------------------------------------ stop
 
-def stop(iface, netns, paths, runner, sysctl):
-    """Remove exactly what the record says; a no-op without a record.
+def stop(iface, netns, paths, runner, sysctl, force=False):
+    """Remove what the record says and what the kernel shows of the start
+    (recovery below); without a usable record, the latter alone; a no-op
+    when there is neither. ``force`` (down --force): without recorded
+    sysctls, put back what guessed_sysctls() finds.
 
     During failover, addresses this interface borrowed go back to their
     owner first, and addresses it lent are removed where they are now, as
@@ -205,9 +210,13 @@ def stop(iface, netns, paths, runner, sysctl):
     from . import follower
     store = paths.store()
     with store.locked(netns):
-        record = store.load(iface, netns)
+        record = previous_record(iface, netns, paths, runner, set_aside=True)
+        if record is None and force:
+            record = Record(iface, netns)
         if record is None:
             return []
+        if force:
+            record.sysctls = record.sysctls or guessed_sysctls(iface, runner)
         _settle_loans(record, paths, runner, sysctl)
         ops = _remove(record, paths, runner, sysctl)
     follower.release(paths, netns)
@@ -215,30 +224,70 @@ def stop(iface, netns, paths, runner, sysctl):
 
 
 def _remove(record, paths, runner, sysctl):
+    """The record's objects and, should it have lost some, the tagged ones
+    found() sees for the interface."""
     store = paths.store()
-    observed = observe(runner, record.iface, link_exists=False)
+    observed = observe(runner, "", link_exists=False)
     record.objects = plan.unshared(record.objects, plan.others_objects(
         store.in_netns(record.netns, problems=[]), record.iface))
-    ops = plan.removal(record.objects, observed.rule_keys + observed.route_keys)
-    for family in (4, 6):
-        runner.batch(family, [op.obj.line("del") for op in ops if op.obj.family == family],
-                     force=True)
-    sysctl.restore(record.sysctls)
-    left = observe(runner, record.iface, link_exists=False)
-    have = set(left.rule_keys + left.route_keys)
-    stuck = [o for o in record.objects if (o.family, o.key) in have]
+    lost = _found_alone(record.iface, record.netns, store, observed, record.objects)
+    ops, stuck = _delete(plan.unique(record.objects) + lost, record.sysctls, runner, sysctl,
+                         observed)
     if stuck:
         record.objects, record.sysctls = stuck, []
         store.save(record)
-        raise StateError("could not remove: " + "; ".join(
-            f"ip -{o.family} {o.line('del')}" for o in stuck))
+        raise _stuck(stuck)
     store.remove(record.iface, record.netns)
+    return ops
+
+
+def _delete(objects, sysctls, runner, sysctl, observed):
+    """Delete what of ``objects`` the kernel has (``observed``), put
+    ``sysctls`` back; (ops run, objects the kernel still has after)."""
+    ops = plan.removal(objects, observed.rule_keys + observed.route_keys)
+    for family in (4, 6):
+        runner.batch(family, [op.obj.line("del") for op in ops if op.obj.family == family],
+                     force=True)
+    sysctl.restore(sysctls)
+    left = observe(runner, "", link_exists=False)
+    have = set(left.rule_keys + left.route_keys)
+    return ops, [o for o in objects if (o.family, o.key) in have]
+
+
+def _stuck(objects):
+    return StateError("could not remove: " + "; ".join(
+        f"ip -{o.family} {o.line('del')}" for o in objects))
+
+
+def stop_all(netns, paths, runner, sysctl):
+    """down --force --all: every rule and route carrying protocol 201 in
+    the namespace, whatever table, and whatever the records list; every
+    recorded sysctl back (guessed where a record is lost); no record left."""
+    from . import follower
+    store = paths.store()
+    with store.locked(netns):
+        records = {}
+        for name in store.names(netns):
+            record = previous_record(name, netns, paths, runner, set_aside=True, look=False)
+            if record is not None:
+                records[name] = record
+        observed = observe(runner, "", link_exists=False)
+        objects = tagged(observed) + [o for r in records.values() for o in r.objects]
+        sysctls = [s for r in records.values() for s in r.sysctls]
+        for dev in sorted(_devices(observed) - set(records)):
+            sysctls += guessed_sysctls(dev, runner)
+        ops, stuck = _delete(plan.unique(objects), sysctls, runner, sysctl, observed)
+        if stuck:
+            raise _stuck(stuck)
+        for name in records:
+            store.remove(name, netns)
+    follower.release(paths, netns)
     return ops
 
 
 def _settle_loans(record, paths, runner, sysctl):
     store = paths.store()
-    records = store.in_netns(record.netns)
+    records = store.in_netns(record.netns, [])     # another's bad record never blocks this stop
     borrowed = failover.hand_back(record.iface, records)
     if not borrowed and not record.moved:
         return                              # the usual stop: no loans either way
@@ -380,13 +429,145 @@ def move(paths, runner, sysctl, cidr, to, netns=None, announce=None):
     return src
 
 
+# ------------------------------------------------------------ recovery
+#
+# A record lost (/run wiped) or unusable (corrupted, edited) must never
+# leak what it listed nor block later starts. Every rule and route we add
+# carries protocol 201 (bands.PROTO), so what the kernel shows is enough
+# to find one interface's objects again: the tables of its tagged routes
+# (dev IFACE), the tagged rules that look them up (automatic or rules_
+# lines), the guard (shared, or of the same sources), and the tagged rules_
+# lines in its tables' slot of the user band. Other rules_ lines with a
+# priority of their own, with their own protocol, or of an interface
+# without a table, can only be found by down --force --all.
+
+def previous_record(iface, netns, paths, runner, observed=None, set_aside=False, look=True):
+    """The record of the last start; without a usable one, a record of
+    what the kernel shows of it (found(), guessed_sysctls()); None when
+    there is no sign of an earlier start. ``set_aside``: move an unusable
+    record to IFACE.json.bad (else only warn: plan and show change
+    nothing). ``observed``: the kernel, read here if None; ``look``
+    False: do not look for objects at all."""
+    store = paths.store()
+    try:
+        record = store.load(iface, netns)
+        if record is not None:
+            return record
+        lost = None
+    except StateError as e:
+        lost = str(e) + (f"; set aside as {store.set_aside(iface, netns)}" if set_aside else "")
+    if not look:
+        if lost:
+            warn(lost)
+        return None
+    objects = _found_alone(iface, netns, store, observed or observe(runner, iface, False))
+    if objects or lost:
+        warn(f"{lost or iface + ': no record'}; {len(objects)} rules and routes of it "
+             f"found by protocol {bands.PROTO}")
+    if not objects:
+        return None
+    tables = {dict(o.key).get("table") for o in objects if o.kind == "route"}
+    return Record(iface, netns, int(tables.pop()) if len(tables) == 1 else None, None,
+                  objects, guessed_sysctls(iface, runner))
+
+
+def _found_alone(iface, netns, store, observed, known=()):
+    """found(), but ``known`` objects and what another interface's record
+    lists (the records are read only when something is left)."""
+    seen = {(o.family, o.key) for o in known}
+    objects = [o for o in found(iface, observed) if (o.family, o.key) not in seen]
+    if objects:
+        others = {(o.family, o.key) for name, r in store.in_netns(netns, []).items()
+                  if name != iface for o in r.objects}
+        objects = [o for o in objects if (o.family, o.key) not in others]
+    return objects
+
+
+def found(iface, observed):
+    """This interface's objects in the kernel, by their tag (see above)."""
+    proto = ("protocol", str(bands.PROTO))
+    reserved = {str(n) for n in bands.RESERVED_TABLES.values()}     # never ours: main...
+    routes = [(f, k) for f, k in observed.route_keys if proto in k and ("dev", iface) in k
+              and dict(k)["table"] not in reserved]
+    tables = {dict(k)["table"] for _f, k in routes}
+    slots = {bands.slot(int(t)) for t in tables}
+    lookups = {f"lookup {t}" for t in tables}
+    rules, sources = [], set()
+    ours = [(f, k, dict(k)) for f, k in observed.rule_keys if proto in k]
+    for f, k, d in ours:
+        priority = int(d["priority"])
+        if d.get("action") in lookups:
+            rules.append((f, k))
+            if bands.in_auto_band(priority):
+                sources.add((f, d.get("from")))
+        elif bands.USER_BASE <= priority <= bands.USER_LAST and \
+                (priority - bands.USER_BASE) // bands.USER_LINES in slots:
+            rules.append((f, k))
+    # The guard: the shared one (no from) of a family it had sources in,
+    # or one per source (the layout before the shared guard). What another
+    # record lists stays (_found_alone).
+    families = {f for f, _src in sources}
+    rules += [(f, k) for f, k, d in ours
+              if bands.in_auto_band(int(d["priority"])) and d.get("action") == "lookup 254"
+              and d.get("suppress_prefixlength") == "0"
+              and ((f, d.get("from")) in sources or (d.get("from") is None and f in families))]
+    return [obj_of_key(kind, f, k) for kind, keys in (("rule", rules), ("route", routes))
+            for f, k in keys]
+
+
+def tagged(observed):
+    """Every rule and route carrying protocol 201."""
+    proto = ("protocol", str(bands.PROTO))
+    return [obj_of_key(kind, f, k) for kind, keys in (("rule", observed.rule_keys),
+                                                     ("route", observed.route_keys))
+            for f, k in keys if proto in k]
+
+
+def _devices(observed):
+    return {dict(k).get("dev") for _f, k in observed.route_keys
+            if ("protocol", str(bands.PROTO)) in k} - {None}
+
+
+# Words of a rule key's fields, in the order ip rule takes them; the
+# action and flags apart.
+RULE_WORDS = ("from", "to", "tos", "fwmark", "iif", "oif", "uidrange", "ipproto", "sport",
+              "dport", "tun_id", "dscp", "flowlabel", "priority")
+RULE_TAIL = ("suppress_prefixlength", "suppress_ifgroup", "realms", "protocol")
+ROUTE_WORDS = ("via", "dev", "src", "table")
+
+
+def obj_of_key(kind, family, key):
+    """The Obj whose key is ``key`` (as observe read it): arguments that
+    name that rule or route exactly, for deleting it."""
+    d = dict(key)
+    if kind == "route":
+        args = [d["dst"]] + [w for n in ROUTE_WORDS if n in d for w in (n, d[n])]
+        return Obj("route", family, tuple(args + ["proto", d["protocol"]]))
+    args = [flag for flag in ("not", "l3mdev") if flag in d]
+    for name in RULE_WORDS:
+        if name in d:
+            args += [name, f"{int(d[name]):#x}" if name == "tos" else d[name]]
+    args += d["action"].split() if "action" in d else []
+    return Obj("rule", family, tuple(args + [w for n in RULE_TAIL if n in d for w in (n, d[n])]))
+
+
+def guessed_sysctls(iface, runner):
+    return Sysctl(runner).guessed(iface)
+
+
+def warn(line):
+    """A warning from the engine, on stderr as cli.Context.warn writes it
+    (the follower's goes to its log)."""
+    print(f"policyroute: warning: {line}", file=sys.stderr, flush=True)
+
+
 def slot_warnings(cfg, paths, registry):
     """checks.slot_collisions between this interface and the others that
     are started in its namespace, as warning lines."""
     from .checks import slot_collisions
     others = {}
-    for _path, record in paths.store().all():
-        if record.iface != cfg.iface and record.netns == cfg.netns and record.inputs:
+    for record in paths.store().in_netns(cfg.netns, []).values():   # a bad one is no hint
+        if record.iface != cfg.iface and record.inputs:
             try:
                 other = parse.parse_unit(record.iface, record.inputs, record.netns).cfg
             except ConfigErrors:

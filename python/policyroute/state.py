@@ -1,17 +1,29 @@
 """Record layer: what one start added, kept under /run so stop can undo
 exactly that, whatever the configuration says by then."""
 
+import errno
 import fcntl
+import ipaddress
 import json
 import os
+import re
+import shutil
 from contextlib import contextmanager
 
+from . import bands, sysctl
 from .errors import StateError
-from .parse import NETNS_RE, shown
+from .files import atomic_write, make_folders, open_lock, read_text
+from .parse import IFNAME_RE, INPUTS, NETNS_RE, shown
 from .plan import Obj
-from .files import atomic_write
 
 VERSION = 1
+SUFFIX, BAD_SUFFIX = ".json", ".json.bad"
+# A word of a recorded object: printable ASCII without what ip -batch
+# reads as a separator, a comment or a quote.
+WORD = r"[!$-&(-\[\]-~]+"
+WORD_RE = re.compile(rf"^{WORD}\Z")
+LINE_RE = re.compile(rf"^{WORD}(?: {WORD})*\Z")       # words joined by one space
+NUMBER_RE = re.compile(r"^-?[0-9]{1,10}\Z")
 
 
 class Record:
@@ -40,32 +52,33 @@ class Record:
             separators=(",", ":")) + "\n"     # indent= takes the slow encoder
 
     @classmethod
-    def from_json(cls, text):
+    def from_json(cls, text, iface=None, netns=None):
         """The record, or ValueError naming what is wrong with it: a record
-        is input, checked like configuration."""
+        is input, checked like configuration. ``iface``/``netns``: what
+        the file's name and folder say it must be about."""
         d = json.loads(text)
         _check(isinstance(d, dict), "not a JSON object")
-        if d.get("version") != VERSION:
-            raise StateError(f"record version {d.get('version')} is not {VERSION}")
-        _check(isinstance(d["iface"], str), "iface is not a string")
-        for k in ("netns", "table_name"):
-            _check(d.get(k) is None or isinstance(d[k], str), f"{k} is not a string")
-        _check(d.get("table") is None or type(d["table"]) is int, "table is not a number")
-        objects, sysctls = d["objects"], d.get("sysctls", [])
-        _check(isinstance(objects, list) and all(
-            isinstance(o, dict) and o.get("kind") in ("rule", "route")
-            and str(o.get("family")) in ("4", "6") and _strings(o.get("args"))
-            for o in objects), "objects are not [{kind, family, args}]")
-        _check(isinstance(sysctls, list) and all(_strings(s, 3) for s in sysctls),
-               "sysctls are not [key, old, new] triples")
-        inputs, moved = d.get("inputs", {}), d.get("moved", [])
-        _check(isinstance(inputs, dict) and _strings(list(inputs) + list(inputs.values())),
-               "inputs is not a map of strings")
-        _check(isinstance(moved, list) and all(_strings(m, 2) for m in moved),
-               "moved is not a list of [address, interface]")
-        objs = [Obj(o["kind"], int(o["family"]), tuple(o["args"])) for o in objects]
-        return cls(d["iface"], d.get("netns"), d.get("table"), d.get("table_name"),
-                   objs, [list(s) for s in sysctls], inputs, moved)
+        _check(type(d.get("version")) is int and d["version"] == VERSION,
+               f"version is not {VERSION}")
+        name, ns = d.get("iface"), d.get("netns")
+        _check(isinstance(name, str) and IFNAME_RE.match(name), "iface is not an interface name")
+        _check(iface is None or name == iface, f"iface '{shown(name)}' is not the file's own")
+        _check(ns is None or isinstance(ns, str) and NETNS_RE.match(ns),
+               "netns is not a namespace name")
+        _check(iface is None or ns == netns, "netns is not the folder's own")
+        table, table_name = d.get("table"), d.get("table_name")
+        _check(table is None or type(table) is int and 0 < table <= bands.TABLE_MAX,
+               "table is not a table number")
+        _check(table_name is None or isinstance(table_name, str) and WORD_RE.match(table_name),
+               "table_name is not a word")
+        objs = [_obj(o, i, name, table) for i, o in enumerate(_list(d, "objects"))]
+        sysctls = _sysctls(_list(d, "sysctls"), name)
+        inputs = d.get("inputs", {})
+        _check(isinstance(inputs, dict) and set(inputs) <= set(INPUTS)
+               and all(isinstance(v, str) for v in inputs.values()),
+               "inputs is not a map of the module's values")
+        moved = [_moved(m) for m in _list(d, "moved")]
+        return cls(name, ns, table, table_name, objs, sysctls, inputs, moved)
 
 
 def _check(ok, what):
@@ -73,10 +86,61 @@ def _check(ok, what):
         raise ValueError(what)
 
 
-def _strings(value, length=None):
-    """A list of strings (of that length, if given)."""
-    return isinstance(value, list) and all(isinstance(x, str) for x in value) \
-        and (length is None or len(value) == length)
+def _list(d, name):
+    value = d.get(name, [])
+    _check(isinstance(value, list), f"{name} is not a list")
+    return value
+
+
+def _obj(o, i, iface, table):
+    """One recorded object: words ip -batch reads as written, a key plan
+    can build, and a route or automatic rule only of this interface's
+    table. (30,000 of them at 10,000 addresses: kept lean.)"""
+    what = f"object {i + 1}"
+    try:
+        kind, family, args = o["kind"], o["family"], o["args"]
+        line = " ".join(args) if type(args) is list else None
+    except (TypeError, KeyError):
+        raise ValueError(f"{what} is not {{kind, family, args}}") from None
+    _check(kind in ("rule", "route") and type(family) is int and family in (4, 6)
+           and line is not None, f"{what} is not {{kind, family, args}}")
+    _check(LINE_RE.match(line) and line.count(" ") == len(args) - 1,
+           f"{what}: args are not plain printable words")
+    obj = Obj(kind, family, tuple(args))
+    try:
+        key = obj.key
+    except (ValueError, IndexError, KeyError):
+        raise ValueError(f"{what}: '{shown(line)[:80]}' is not a {kind}") from None
+    if kind == "route":
+        _check(("dev", iface) in key and ("table", str(table)) in key,
+               f"{what}: a route not of {iface}'s table")
+    elif ("action", f"lookup {table}") not in key and ("action", "lookup 254") not in key:
+        _check(not bands.in_auto_band(int(dict(key).get("priority", "0"))),
+               f"{what}: an automatic rule not of {iface}'s table")
+    return obj
+
+
+def _sysctls(entries, iface):
+    """[key, old, new] triples, each key one sysctl.py writes for iface."""
+    allowed, seen = sysctl.keys(iface), set()
+    for e in entries:
+        _check(isinstance(e, list) and len(e) == 3 and all(isinstance(x, str) for x in e),
+               "sysctls are not [key, old, new] triples")
+        _check(e[0] in allowed and e[0] not in seen,
+               f"sysctl key '{shown(e[0])[:80]}' is not one policyroute sets for {iface}")
+        _check(all(NUMBER_RE.match(x) for x in e[1:]), f"sysctl {e[0]}: values are not numbers")
+        seen.add(e[0])
+    return [list(e) for e in entries]
+
+
+def _moved(m):
+    _check(isinstance(m, list) and len(m) == 2 and all(isinstance(x, str) for x in m)
+           and "/" in m[0] and IFNAME_RE.match(m[1]), "moved is not a list of [address, interface]")
+    try:
+        ipaddress.ip_interface(m[0])
+    except ValueError:
+        raise ValueError(f"moved: '{shown(m[0])[:80]}' is not an address") from None
+    return list(m)
 
 
 class Store:
@@ -84,40 +148,64 @@ class Store:
         self.root = state_dir
 
     def path(self, iface, netns=None):
-        return os.path.join(self.folder(netns), f"{iface}.json")
+        return os.path.join(self.folder(netns), f"{iface}{SUFFIX}")
 
     def load(self, iface, netns=None):
+        """The record, None without one; StateError naming the file and
+        what is wrong when it cannot be used."""
         p = self.path(iface, netns)
         try:
-            with open(p) as f:
-                return Record.from_json(f.read())
+            return Record.from_json(read_text(p), iface, netns)
         except FileNotFoundError:
             return None
-        except (ValueError, KeyError, TypeError) as e:
-            raise StateError(f"{p}: unreadable record ({e})") from None
+        except (OSError, ValueError) as e:
+            raise StateError(f"{p}: unreadable record ({_why(e)})") from None
+
+    def set_aside(self, iface, netns=None):
+        """Rename an unusable record to IFACE.json.bad (for a look by
+        hand; an older one is replaced); its new path."""
+        p = self.path(iface, netns)
+        bad = p[:-len(SUFFIX)] + BAD_SUFFIX
+        if os.path.isdir(bad) and not os.path.islink(bad):
+            shutil.rmtree(bad)          # a folder is in the way of any rename
+        elif os.path.isdir(p) and os.path.lexists(bad):
+            os.unlink(bad)
+        os.replace(p, bad)
+        return bad
 
     def save(self, record):
-        p = self.path(record.iface, record.netns)
-        atomic_write(p, record.to_json(), 0o644)
+        self.make_folder(record.netns)
+        atomic_write(self.path(record.iface, record.netns), record.to_json(), 0o644)
 
     def folder(self, netns=None):
         if netns and not NETNS_RE.match(netns):
             raise StateError(f"'{shown(netns)}' is not a network namespace name")
         return os.path.join(self.root, "netns", netns) if netns else self.root
 
+    def make_folder(self, netns=None):
+        """The namespace's folder, 0755 whatever the umask; never a symlink."""
+        self.folder(netns)
+        return make_folders(self.root, *(("netns", netns) if netns else ()))
+
     @contextmanager
     def locked(self, netns=None):
         """One writer per namespace: a start, a stop, the follower and a
         move never plan on each other's half-done work (a move and
         failover touch two interfaces at once)."""
-        folder = self.folder(netns)
-        os.makedirs(folder, mode=0o755, exist_ok=True)
-        fd = os.open(os.path.join(folder, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        fd = open_lock(os.path.join(self.make_folder(netns), ".lock"))
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)
+
+    def names(self, netns=None):
+        """Interfaces with a record file (readable or not) in a namespace."""
+        try:
+            found = os.listdir(self.folder(netns))
+        except FileNotFoundError:
+            return []
+        return sorted(n[:-len(SUFFIX)] for n in found if n.endswith(SUFFIX))
 
     def in_netns(self, netns=None, problems=None):
         """The records of one namespace's interfaces, by interface name.
@@ -125,14 +213,9 @@ class Store:
         and left out instead of raising (the follower keeps following the
         others)."""
         out = {}
-        folder = self.folder(netns)
-        try:
-            names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))
-        except FileNotFoundError:
-            return out
-        for name in names:
+        for name in self.names(netns):
             try:
-                record = self.load(name[:-len(".json")], netns)
+                record = self.load(name, netns)
             except StateError as e:
                 if problems is None:
                     raise
@@ -158,16 +241,29 @@ class Store:
     def all(self):
         """Every record: (path, Record) for show and sync --all. A record
         that cannot be read is an error, never silently skipped."""
-        for folder, _dirs, files in sorted(os.walk(self.root)):
-            for name in sorted(f for f in files if f.endswith(".json")):
-                p = os.path.join(folder, name)
-                try:
-                    with open(p) as f:
-                        yield p, Record.from_json(f.read())
-                except (OSError, ValueError, KeyError, TypeError) as e:
-                    raise StateError(f"{p}: unreadable record ({e})") from None
+        for netns in [None] + self.namespaces():
+            for name in self.names(netns):
+                record = self.load(name, netns)
+                if record is not None:
+                    yield self.path(name, netns), record
+
+    def namespaces(self):
+        """Namespaces with a folder of records."""
+        try:
+            return sorted(n for n in os.listdir(os.path.join(self.root, "netns"))
+                          if NETNS_RE.match(n))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
 
     def elsewhere(self, iface, netns=None):
         """Namespaces (None: the host) holding a record of iface other than
         netns: an interface name means nothing outside its namespace."""
-        return [r.netns for _p, r in self.all() if r.iface == iface and r.netns != netns]
+        return [ns for ns in [None] + self.namespaces() if ns != netns and iface in self.names(ns)]
+
+
+def _why(e):
+    if isinstance(e, UnicodeDecodeError):
+        return f"not UTF-8 at byte {e.start}"
+    if isinstance(e, OSError):
+        return "a symbolic link" if e.errno == errno.ELOOP else e.strerror or str(e)
+    return str(e)

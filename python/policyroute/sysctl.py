@@ -11,10 +11,16 @@ them again in between.
 """
 
 WANT = (("arp_ignore", "1"), ("arp_announce", "2"))
+LOOSE = ("rp_filter", "2")
 
 
 def key(iface, name, scope=None):
     return f"net/ipv4/conf/{scope or iface}/{name}"
+
+
+def keys(iface):
+    """Every key policyroute may write for iface: all a record may list."""
+    return {key(iface, name) for name, _value in (*WANT, LOOSE)}
 
 
 class Sysctl:
@@ -26,7 +32,7 @@ class Sysctl:
         strict = max(int(self.runner.sysctl_read(key(iface, "rp_filter", "all"))),
                      int(self.runner.sysctl_read(key(iface, "rp_filter")))) == 1
         if strict or key(iface, "rp_filter") in recorded_keys:
-            out.append(("rp_filter", "2"))
+            out.append(LOOSE)
         return out
 
     def planned(self, cfg, table_id, recorded):
@@ -52,6 +58,22 @@ class Sysctl:
         for k, old, new in recorded:
             if k not in {e[0] for e in out}:
                 self._put_back(k, old, new)
+        return out
+
+    def guessed(self, iface):
+        """[[key, old, new], ...] for an interface whose record is lost but
+        whose objects show an earlier start: where it has what we set and
+        a new link would not, the old value is taken to be a new link's
+        (net/ipv4/conf/default), never today's flipped one."""
+        out = []
+        for name, value in (*WANT, LOOSE):
+            try:
+                now = self.runner.sysctl_read(key(iface, name))
+                default = self.runner.sysctl_read(key(iface, name, "default"))
+            except OSError:
+                return []       # the interface is gone, and its settings with it
+            if now == value and default != value:
+                out.append([key(iface, name), default, value])
         return out
 
     def restore(self, recorded):

@@ -383,7 +383,8 @@ def test_exit_4_corrupt_record(box):
     up(box)
     box.record_path().write_text("{broken")
     running = box.snapshot()
-    for argv in (("sync", IFACE), ("down", IFACE), ("up", IFACE)):
+    # down and up set it aside and recover instead: tests/netns/test_recover_faults.py
+    for argv in (("sync", IFACE),):
         proc = box.pr(*argv, "--config", str(box.conf))
         assert (proc.returncode, proc.stdout) == (4, ""), argv
         assert proc.stderr == (f"policyroute: error: {box.record_path()}: unreadable record "

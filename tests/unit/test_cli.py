@@ -192,8 +192,8 @@ def write_record(isolated, text):
                                   '{"version": 1, "iface": "eth1.10", "objects": 7}',
                                   '{"version": 1, "iface": "eth1.10", "objects": '
                                   '[{"kind": "rule", "family": "four", "args": []}]}'])
-@pytest.mark.parametrize("argv", [["show"], ["show", "eth1.10"], ["down", "eth1.10"],
-                                  ["sync", "--all"]])
+# down sets a corrupt record aside instead: tests/unit/test_recover_cli.py
+@pytest.mark.parametrize("argv", [["show"], ["show", "eth1.10"], ["sync", "--all"]])
 def test_corrupt_record_is_one_line_exit_4(capsys, isolated, tmp_path, text, argv):
     path = write_record(isolated, text)
     code, out, err = run(capsys, *argv, "--config", str(tmp_path / "absent"))
@@ -201,7 +201,7 @@ def test_corrupt_record_is_one_line_exit_4(capsys, isolated, tmp_path, text, arg
     assert (code, out) == (4, "")
 
 
-@pytest.mark.parametrize("argv", [["show"], ["down", "eth1.10"]])
+@pytest.mark.parametrize("argv", [["show"]])
 def test_record_of_wrong_shape_is_one_line_exit_4(capsys, isolated, tmp_path, monkeypatch,
                                                    argv):
     # Readable JSON whose sysctls are not [key, old, new] triples.
