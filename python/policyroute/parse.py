@@ -280,9 +280,15 @@ def _port(text, origin):
     if "-" in ports:
         if sep:
             raise origin.error(text, "is not a port range (a mask goes with one port)")
-        return parse_range(ports, origin, 0, 65535, "port")
+        return parse_range(ports, origin, *PORTS, "port")
     port, mask = _masked(text, origin, 16, "port")
+    if mask in (None, 0xffff) and not PORTS[0] <= port <= PORTS[1]:
+        raise origin.error(ports, f"port must be {PORTS[0]}-{PORTS[1]} (the kernel refuses "
+                                  "0 and 65535 in a rule)")
     return str(port) if mask in (None, 0xffff) else f"{port}/{mask:#x}"
+
+
+PORTS = (1, 65534)      # fib_rule_port_range_valid(): start and end not 0, end below 0xffff
 
 
 def _uidrange(text, origin):
@@ -292,8 +298,8 @@ def _uidrange(text, origin):
         raise origin.error(text, "is not a uid range: iproute2 wants START-END, even for one uid")
     a, b = int(m.group(1)), int(m.group(2))
     for n, part in ((a, m.group(1)), (b, m.group(2))):
-        if n > 2**32 - 1:
-            raise origin.error(part, f"uid must be 0-{2**32 - 1}")
+        if n > 2**32 - 2:           # (uid_t)-1 is the kernel's invalid uid
+            raise origin.error(part, f"uid must be 0-{2**32 - 2}")
     if b < a:
         raise origin.error(text, "uid range ends before it starts")
     return f"{a}-{b}"
