@@ -102,3 +102,36 @@ def holder(lab, address):
         if any(a.get("local") == address for a in link.get("addr_info", [])):
             return link["ifname"]
     return None
+
+
+# Since pre-start refuses every rules_ line the kernel would (issue 10),
+# no line is left that parse takes and the kernel refuses: an ip that
+# answers a batch line carrying REFUSED as iproute2 does when the kernel
+# refuses it stands in. The lines before it do run, for real.
+REFUSED = "fwmark 0xbad"
+REFUSING_IP = """#!{python}
+import os, subprocess, sys
+real, args = {real!r}, sys.argv[1:]
+if "-batch" not in args or "-force" in args or "-json" in args:
+    os.execv(real, [real] + args)
+lines = sys.stdin.read().splitlines(True)
+bad = [i for i, line in enumerate(lines) if {refused!r} in line and " add " in line]
+if not bad:
+    sys.exit(subprocess.run([real] + args, input="".join(lines), text=True).returncode)
+i = bad[0]
+if i and subprocess.run([real] + args, input="".join(lines[:i]), text=True).returncode:
+    sys.exit(1)
+sys.stderr.write("Error: Invalid fwmark.\\nCommand failed -:%d\\n" % (i + 1))
+sys.exit(1)
+"""
+
+
+def refusing_ip(folder, real=None):
+    """POLICYROUTE_IP (as an env mapping) for an ip that refuses REFUSED."""
+    import shutil
+    import sys
+    real = real or shutil.which("ip")
+    path = folder / "refusing-ip"
+    path.write_text(REFUSING_IP.format(python=sys.executable, real=str(real), refused=REFUSED))
+    path.chmod(0o755)
+    return {"POLICYROUTE_IP": str(path)}

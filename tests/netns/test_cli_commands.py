@@ -18,7 +18,7 @@ import sys
 import pytest
 import yaml
 
-from netns_checks import sh
+from netns_checks import REFUSED, refusing_ip, sh
 from policyroute import __version__
 from policyroute.commands import COMMANDS
 
@@ -356,25 +356,24 @@ def test_exit_2_usage(box):
     assert bare.stderr.startswith("usage: policyroute")
 
 
-def test_exit_3_kernel_refusal_is_rolled_back(box):
+def test_exit_3_kernel_refusal_is_rolled_back(box, tmp_path):
     before = box.snapshot()
-    # iproute2 takes it, the kernel refuses it (dscp, which iproute2 6.1
-    # does not know, is now refused before: trial.py)
-    box.write_conf(rules="sport 0 priority 900")
-    proc = box.pr("up", IFACE, "--config", str(box.conf))
+    # parse refuses what the kernel would: an ip stands in for a refusal
+    box.write_conf(rules=f"{REFUSED} priority 900")
+    proc = box.pr("up", IFACE, "--config", str(box.conf), **refusing_ip(tmp_path))
     assert (proc.returncode, proc.stdout) == (3, "")
-    assert proc.stderr == ("policyroute: error: ip -4 rule add sport 0 priority 900 lookup 254 "
-                           "protocol 201: Error: Invalid sport range.\n")
+    assert proc.stderr == (f"policyroute: error: ip -4 rule add {REFUSED}/0xffffffff priority 900 "
+                           "lookup 254 protocol 201: Error: Invalid fwmark.\n")
     assert box.snapshot() == before
     assert box.records() == []
 
 
-def test_exit_3_on_sync_keeps_what_was_there(box):
+def test_exit_3_on_sync_keeps_what_was_there(box, tmp_path):
     up(box)
     running, record = box.snapshot(), box.record_path().read_text()
-    box.write_conf(rules="sport 0 priority 900")     # the kernel refuses it
-    proc = box.pr("sync", IFACE, "--config", str(box.conf))
-    assert proc.returncode == 3 and "Invalid sport range" in proc.stderr
+    box.write_conf(rules=f"{REFUSED} priority 900")     # the stand-in ip refuses it
+    proc = box.pr("sync", IFACE, "--config", str(box.conf), **refusing_ip(tmp_path))
+    assert proc.returncode == 3 and "Invalid fwmark" in proc.stderr
     assert box.snapshot() == running
     assert box.record_path().read_text() == record
 

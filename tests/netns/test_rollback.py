@@ -1,6 +1,7 @@
-"""Rollback (brief 6): when the kernel refuses a line mid-batch
-(`sport 0`: parse and iproute2 take it, the kernel has no port 0 range),
-post-start exits 3 with
+"""Rollback (brief 6): when the kernel refuses a line mid-batch (an ip that
+answers `fwmark 0xbad` as iproute2 does a kernel refusal: parse now
+refuses, before any address, every line the kernel would), post-start
+exits 3 with
 iproute2's words, and the namespace's rules, routes and sysctls are exactly
 as before the call; a failed restart keeps the previous start's state.
 """
@@ -10,11 +11,17 @@ import sys
 import pytest
 
 import topology
-from netns_checks import started
+from netns_checks import REFUSED, refusing_ip, started
 
 pytestmark = pytest.mark.usefixtures("clean")
 
-BAD = "sport 0 priority 900"
+BAD = f"{REFUSED} priority 900"
+REFUSING = {}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def refusing(tmp_path_factory):
+    REFUSING.update(refusing_ip(tmp_path_factory.mktemp("ip"), topology.IP))
 GOOD = "from 192.0.2.17 to 198.51.100.1 lookup e0v10 priority 900"
 
 
@@ -24,13 +31,14 @@ def prepare(lab, pr, iface="eth1.10", table="e1v10", **values):
     lab.add_table_routes(iface, pr.table_number(table))
 
 
-def post_start(lab, pr, iface="eth1.10", table="e1v10", **values):
-    return pr.run("post-start", iface, netns=lab.box.name, table=table, verbose=True, **values)
+def post_start(lab, pr, iface="eth1.10", table="e1v10", extra_env=None, **values):
+    return pr.run("post-start", iface, netns=lab.box.name, table=table, verbose=True,
+                  extra_env={**REFUSING, **(extra_env or {})}, **values)
 
 
 def assert_refused(proc):
     assert proc.returncode == 3, proc
-    assert "Error: Invalid sport range." in proc.stderr, proc.stderr
+    assert "Error: Invalid fwmark." in proc.stderr, proc.stderr
     assert proc.stderr.startswith("policyroute: error: "), proc.stderr
     assert "Traceback" not in proc.stderr
 
