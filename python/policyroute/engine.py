@@ -173,7 +173,7 @@ def apply(runner, ops):
         try:
             runner.batch(family, [op.obj.line(op.verb) for op in step])
         except KernelError as e:
-            rollback(runner, done + step[:getattr(e, "applied", 0)])
+            rollback(runner, done + [step[i] for i in getattr(e, "done", ())])
             raise
         done += step
     return done

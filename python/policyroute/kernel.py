@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 from contextlib import contextmanager
 
+from . import netlink
 from .errors import KernelError, StateError
 from .parse import NETNS_RE, shown
 
@@ -117,11 +118,54 @@ class Runner:
         return _split_json(proc.stdout, len(commands))
 
     def batch(self, family, lines, force=False):
-        """Run write lines; on failure, KernelError with .applied = lines done."""
-        if not lines:
-            return
+        """Run write lines in order: rule lines netlink.py translates go as
+        rtnetlink requests, the others through ``ip -batch``. On failure,
+        KernelError with .done = the indices of the lines applied (any
+        subset: see netlink.Socket.send) and .applied = one past the last
+        line that may have run."""
+        done = []
+        for channel, run in _runs(family, lines):
+            try:
+                channel(self, family, [lines[i] for i, _req in run], [r for _i, r in run], force)
+            except KernelError as e:
+                e.done = done + [run[i][0] for i in e.done]
+                e.applied = max(e.done, default=-1) + 1
+                raise
+            done += [i for i, _req in run]
+
+    def _netlink(self, family, lines, requests, force):
+        """One run of rule requests, in the kernel's cheapest order: adds
+        from the highest priority down (each lands near the head of the
+        kernel's list), deletions from the lowest up (each found near it)."""
         for line in lines:
             self.trace(f"ip {where()}-{family} {line}")
+        order = sorted(range(len(lines)), key=lambda i: _kernel_order(requests[i], i))
+        try:
+            with netlink.Socket() as sock:
+                ok, refused = sock.send([requests[i] for i in order], force)
+        except OSError as e:
+            err = KernelError(f"-{family} rule", f"netlink: {e.strerror or e}")
+            err.done = list(range(len(lines)))      # unknown: undo tolerates missing ones
+            raise err from None
+        if refused and not force:
+            index, words = refused[0]
+            err = KernelError(f"-{family} {lines[order[index]]}", words)
+            err.done = sorted(order[i] for i in ok)
+            raise err
+
+    def _ip_batch(self, family, lines, _requests, force):
+        for line in lines:
+            self.trace(f"ip {where()}-{family} {line}")
+        try:
+            self._ip(family, lines, force)
+        except KernelError as e:
+            e.done = list(range(e.applied))
+            raise
+
+    def _ip(self, family, lines, force):
+        """ip -batch; on failure, KernelError with .applied = lines done."""
+        if not lines:
+            return
         argv = [f"-{family}"] + (["-force"] if force else []) + ["-batch", "-"]
         proc = self._run(argv, "".join(line + "\n" for line in lines))
         if proc.returncode == 0:
@@ -159,6 +203,29 @@ class Runner:
                 f.write(value)
         except OSError as e:
             raise KernelError(f"sysctl {key}={value}", e.strerror) from None
+
+
+def _runs(family, lines):
+    """Consecutive lines of one channel: [(channel, [(index, request)])].
+    A request is (verb, family, fields) for netlink, None for ip."""
+    out = []
+    for i, line in enumerate(lines):
+        words = line.split()
+        fields = None
+        if words[:1] == ["rule"] and words[1:2] in (["add"], ["del"]):
+            fields = netlink.rule_request(family, words[2:])
+        channel = Runner._ip_batch if fields is None else Runner._netlink
+        request = None if fields is None else (words[1], family, fields)
+        if out and out[-1][0] is channel:
+            out[-1][1].append((i, request))
+        else:
+            out.append((channel, [(i, request)]))
+    return out
+
+
+def _kernel_order(request, index):
+    verb, _family, fields = request
+    return (verb == "add", -fields["priority"] if verb == "add" else fields["priority"], index)
 
 
 PR_SET_PDEATHSIG = 1
