@@ -72,11 +72,24 @@ def _fields(family, words):
            else None}
     for word in ("from", "to"):
         if word in words:
-            net = ipaddress.ip_network(words[word], strict=False)
-            if net.version != family:
-                raise ValueError(word)
-            out[word] = net
+            out[word] = _prefix(family, words[word])
     return out
+
+
+def _prefix(family, text):
+    """(address bytes, prefix length) of ``ip rule``'s ADDR[/LEN]; a
+    host-length prefix (every automatic rule's) without ipaddress's cost."""
+    addr, _, length = text.partition("/")
+    full = 32 if family == 4 else 128
+    if not length or length == str(full):
+        try:
+            return socket.inet_pton(FAMILY[family], addr), full
+        except OSError:
+            raise ValueError(text) from None
+    net = ipaddress.ip_network(text, strict=False)
+    if net.version != family:
+        raise ValueError(text)
+    return net.network_address.packed, net.prefixlen
 
 
 def _attr(kind, payload):
@@ -88,14 +101,14 @@ def encode(verb, family, fields, seq):
     """One RTM_NEWRULE / RTM_DELRULE request. ``add`` without NLM_F_EXCL."""
     src, dst = fields.get("from"), fields.get("to")
     table = fields["table"]
-    head = RULE.pack(FAMILY[family], dst.prefixlen if dst else 0, src.prefixlen if src else 0,
+    head = RULE.pack(FAMILY[family], dst[1] if dst else 0, src[1] if src else 0,
                      0, table if table < 256 else 0, 0, 0, FR_ACT_TO_TBL, 0)
     body = _attr(FRA_PRIORITY, struct.pack("=I", fields["priority"]))
     body += _attr(FRA_TABLE, struct.pack("=I", table))
-    if src is not None and src.prefixlen:
-        body += _attr(FRA_SRC, src.network_address.packed)
-    if dst is not None and dst.prefixlen:
-        body += _attr(FRA_DST, dst.network_address.packed)
+    if src is not None and src[1]:
+        body += _attr(FRA_SRC, src[0])
+    if dst is not None and dst[1]:
+        body += _attr(FRA_DST, dst[0])
     if fields["suppress"] is not None:
         body += _attr(FRA_SUPPRESS_PREFIXLEN, struct.pack("=I", fields["suppress"]))
     if fields["protocol"]:

@@ -2,6 +2,7 @@
 the same canonical keys plan.key_of_args builds from our arguments."""
 
 import ipaddress
+from functools import lru_cache
 
 from . import bands
 from .parse import IPPROTO
@@ -58,7 +59,14 @@ def _prefix(addr, length, family):
     if addr == "default":
         return str(ipaddress.ip_network(f"{'0.0.0.0' if family == 4 else '::'}/0"))
     n = HOST_LEN[family] if length is None else int(length)
-    return str(ipaddress.ip_network(f"{addr}/{n}", strict=False))
+    if family == 4 and n == 32 and addr.count(".") == 3:
+        return f"{addr}/32"         # ip prints IPv4 as dotted quads: already canonical
+    return _network(f"{addr}/{n}")
+
+
+@lru_cache(maxsize=1 << 16)     # each address is in several rules
+def _network(text):
+    return str(ipaddress.ip_network(text, strict=False))
 
 
 def _range(j, name):
