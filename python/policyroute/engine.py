@@ -33,14 +33,18 @@ def pre_start(cfg, paths, sibling_tables=()):
     return register_tables(cfg, registry, sibling_tables)
 
 
-def refuse_vrf(cfg, runner):
+def refuse_vrf(cfg):
     """table_ on a VRF device or slave is a configuration error (vrf.py),
-    found at post-start, before any rule: pre-start reads no kernel."""
+    found at post-start, before any rule: pre-start reads no kernel. The
+    check observe runs on the links and VRFs of its own first read (one
+    ``ip`` per family), or None when there is no table_."""
     if cfg.table is None:
-        return
-    links, vrfs = runner.query(4, ["link show", "vrf show"])
+        return None
     table = cfg.table.name or str(cfg.table.id)
-    _raise([p for p in (vrf.refusal(cfg.iface, cfg.ifvar, table, links, vrfs),) if p])
+
+    def refuse(links, vrfs):
+        _raise([p for p in (vrf.refusal(cfg.iface, cfg.ifvar, table, links, vrfs),) if p])
+    return refuse
 
 
 def _raise(errors):
@@ -88,15 +92,15 @@ class Planned(namedtuple("Planned", "table_id previous observed want ops")):
         return self.want + (self.previous.objects if self.previous else [])
 
 
-def compute(cfg, paths, runner, pending=(), registry=None, set_aside=False):
+def compute(cfg, paths, runner, pending=(), registry=None, set_aside=False, refuse=None):
     """Observe and plan one interface; changes nothing. ``pending``: table
-    names a pre-start would register first."""
+    names a pre-start would register first; ``refuse``: refuse_vrf's check."""
     registry = registry or paths.registry()
     if pending:
         registry = registry.previewed(pending)
     _raise(plan.unknown_tables(cfg.rules, registry))
     number = table_id(cfg, registry)
-    observed = observe(runner, cfg.iface)
+    observed = observe(runner, cfg.iface, refuse=refuse)
     previous = previous_record(cfg.iface, cfg.netns, paths, runner, observed, set_aside)
     # The others' records say which shared rules (the guard) they still
     # want; one that cannot be read is its own start's problem.
@@ -113,21 +117,20 @@ def post_start(unit, paths, runner, sysctl, registry=None):
     make sure the namespace's follower runs (follower.py)."""
     from . import follower
     registry = registry or paths.registry()
-    refuse_vrf(unit.cfg, runner)
     register_tables(unit.cfg, registry)         # when pre-start did not
     with paths.store().locked(unit.cfg.netns):
-        ops = converge(unit, paths, runner, sysctl, registry)
+        ops = converge(unit, paths, runner, sysctl, registry, refuse_vrf(unit.cfg))
     if unit.cfg.table is not None:
         follower.ensure(paths, unit.cfg.netns)
     return ops
 
 
-def converge(unit, paths, runner, sysctl, registry=None):
+def converge(unit, paths, runner, sysctl, registry=None, refuse=None):
     """The one reconcile: a start, a runtime event, a move and sync all
     bring one interface to its values this way. Caller holds the lock."""
     cfg = unit.cfg
     registry = registry or paths.registry()
-    p = compute(cfg, paths, runner, registry=registry, set_aside=True)
+    p = compute(cfg, paths, runner, registry=registry, set_aside=True, refuse=refuse)
     store = paths.store()
     record = Record(cfg.iface, cfg.netns, p.table_id,
                     cfg.table.name if cfg.table else None, list(plan.unique(p.mine)),

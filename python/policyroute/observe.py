@@ -11,6 +11,9 @@ from .plan import HOST_LEN, Address, Observed
 ACTION_TYPES = {"6": "blackhole", "7": "unreachable", "8": "prohibit"}
 
 
+LINK_QUERIES = ["link show", "vrf show"]     # for vrf.refusal
+
+
 def queries(iface):
     return [f"addr show dev {iface}",
             "rule show",
@@ -18,15 +21,21 @@ def queries(iface):
             f"route show table all proto {bands.PROTO}"]
 
 
-def observe(runner, iface, link_exists=True):
+def observe(runner, iface, link_exists=True, refuse=None):
     """One interface's addresses, every rule and our routes, both families.
 
     Rules are not filtered by protocol: a rules_ line may give its own, so
-    which rules are ours is for the record and the plan to say."""
+    which rules are ours is for the record and the plan to say. ``refuse``
+    (engine.refuse_vrf's check) gets every link and VRF, read in the same
+    IPv4 batch, before anything else is made of the answers."""
     addresses, rules, routes, defaults = [], [], [], []
     for family in (4, 6):
         cmds = queries(iface) if link_exists else queries(iface)[1:]
-        answers = runner.query(family, cmds)
+        extra = LINK_QUERIES if refuse and family == 4 else []
+        answers = runner.query(family, cmds + extra)
+        if extra:
+            refuse(*answers[len(cmds):])
+            del answers[len(cmds):]
         if link_exists:
             addresses += addresses_of(answers.pop(0), family)
         rule_list, default_list, our_routes = answers
