@@ -1,8 +1,10 @@
-"""Apply layer: the only code that runs ``ip``.
+"""Apply layer: the only code that runs ``ip`` or writes to the kernel.
 
 Reads use ``ip -N -json -batch -`` (one process per family for every
-query); writes use one ``ip -batch -`` per family and step. Arguments go
-to iproute2 as lines on stdin or argument lists, never through a shell.
+query). Writes are lines in iproute2's words: rule lines netlink.py
+translates go as rtnetlink requests without NLM_F_EXCL, the others
+through one ``ip -batch -`` per run of them. Arguments go to iproute2 as
+lines on stdin or argument lists, never through a shell.
 """
 
 import ctypes
