@@ -207,8 +207,12 @@ def figures(helper, n, tmp):
         box.close()
 
 
+def _ms(value, width=10):
+    return f"{value:>{width}.1f}" if value < 10 else f"{value:>{width}.0f}"
+
+
 def _cell(pair, i):
-    return f"{pair[i]:>10.0f}" if pair else f"{'-':>10}"
+    return _ms(pair[i]) if pair else f"{'-':>10}"
 
 
 def table(rows):
@@ -220,14 +224,14 @@ def table(rows):
            f"{'native-':>10} {'native/start':>12} {'RSS MiB':>8} {'follower':>9}"]
     for n, r in rows.items():
         ratio = f"{r['native'][0] / r['start']:>11.1f}x" if r["native"] else f"{'-':>12}"
-        out.append(f"{n:>6} {r['rules']:>6} {r['start']:>10.0f} {r['stop']:>7.0f} "
+        out.append(f"{n:>6} {r['rules']:>6} {_ms(r['start'])} {_ms(r['stop'], 7)} "
                    f"{_cell(r['netlink'], 0)} {_cell(r['netlink'], 1)} "
                    f"{_cell(r['batch'], 0)} {_cell(r['batch'], 1)} "
-                   f"{_cell(r['native'], 0)} {_cell(r['native'], 1)} {ratio} {r['rss']:>8.1f} {r['follower']:>9.0f}")
+                   f"{_cell(r['native'], 0)} {_cell(r['native'], 1)} {ratio} {r['rss']:>8.1f} {_ms(r['follower'], 9)}")
     out.append(f"native (one ip process per rule) measured up to N = {NATIVE_MAX}; "
                f"ip -batch up to N = {BATCH_MAX}; + add, - delete")
-    out.append("RSS: the helper's peak (or an ip it ran's); follower: its first pass after "
-               "post-start, holding the namespace lock (a stop waits; not counted in stop)")
+    out.append("RSS: the helper's peak (or an ip it ran's); follower: how long its first pass, 1 s after "
+               "post-start, still held the namespace lock (a stop waits; not counted in stop)")
     return out
 
 
