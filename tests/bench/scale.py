@@ -230,8 +230,9 @@ def table(rows):
                    f"{_cell(r['native'], 0)} {_cell(r['native'], 1)} {ratio} {r['rss']:>8.1f} {_ms(r['follower'], 9)}")
     out.append(f"native (one ip process per rule) measured up to N = {NATIVE_MAX}; "
                f"ip -batch up to N = {BATCH_MAX}; + add, - delete")
-    out.append("RSS: the helper's peak (or an ip it ran's); follower: how long its first pass, 1 s after "
-               "post-start, still held the namespace lock (a stop waits; not counted in stop)")
+    out.append("RSS: the helper's peak (or an ip it ran's); follower: how long its first "
+               "pass, 1 s after post-start, still held the namespace lock (a stop waits; "
+               "not counted in stop)")
     return out
 
 
