@@ -227,7 +227,8 @@ def table(rows):
         out.append(f"{n:>6} {r['rules']:>6} {_ms(r['start'])} {_ms(r['stop'], 7)} "
                    f"{_cell(r['netlink'], 0)} {_cell(r['netlink'], 1)} "
                    f"{_cell(r['batch'], 0)} {_cell(r['batch'], 1)} "
-                   f"{_cell(r['native'], 0)} {_cell(r['native'], 1)} {ratio} {r['rss']:>8.1f} {_ms(r['follower'], 9)}")
+                   f"{_cell(r['native'], 0)} {_cell(r['native'], 1)} {ratio} "
+                   f"{r['rss']:>8.1f} {_ms(r['follower'], 9)}")
     out.append(f"native (one ip process per rule) measured up to N = {NATIVE_MAX}; "
                f"ip -batch up to N = {BATCH_MAX}; + add, - delete")
     out.append("RSS: the helper's peak (or an ip it ran's); follower: how long its first "
