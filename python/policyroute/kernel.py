@@ -144,7 +144,7 @@ class Runner:
         order = sorted(range(len(lines)), key=lambda i: _kernel_order(requests[i], i))
         try:
             with netlink.Socket() as sock:
-                ok, refused = sock.send([requests[i] for i in order], force)
+                ok, refused = sock.send([(requests[i][0], requests[i][2]) for i in order], force)
         except OSError as e:
             err = KernelError(f"-{family} rule", f"netlink: {e.strerror or e}")
             err.done = list(range(len(lines)))      # unknown: undo tolerates missing ones
@@ -209,15 +209,15 @@ class Runner:
 
 def _runs(family, lines):
     """Consecutive lines of one channel: [(channel, [(index, request)])].
-    A request is (verb, family, fields) for netlink, None for ip."""
+    A request is (verb, priority, body) for netlink, None for ip."""
     out = []
     for i, line in enumerate(lines):
         words = line.split()
-        fields = None
+        rule = None
         if words[:1] == ["rule"] and words[1:2] in (["add"], ["del"]):
-            fields = netlink.rule_request(family, words[2:])
-        channel = Runner._ip_batch if fields is None else Runner._netlink
-        request = None if fields is None else (words[1], family, fields)
+            rule = netlink.rule_request(family, words[2:])
+        channel = Runner._ip_batch if rule is None else Runner._netlink
+        request = None if rule is None else (words[1], *rule)
         if out and out[-1][0] is channel:
             out[-1][1].append((i, request))
         else:
@@ -226,8 +226,8 @@ def _runs(family, lines):
 
 
 def _kernel_order(request, index):
-    verb, _family, fields = request
-    return (verb == "add", -fields["priority"] if verb == "add" else fields["priority"], index)
+    verb, priority, _body = request
+    return (verb == "add", -priority if verb == "add" else priority, index)
 
 
 PR_SET_PDEATHSIG = 1

@@ -48,32 +48,44 @@ CHUNK = 256                 # requests per sendmsg: their ACKs fit the receive b
 RCVBUF = 1 << 20
 
 
+ALLOWED = frozenset(("from", "to", "priority", "lookup", "suppress_prefixlength", "protocol"))
+U32 = struct.Struct("=HHI")             # nlattr with a u32
+U8 = struct.Struct("=HHB3x")            # nlattr with a u8, padded
+
+
 def rule_request(family, args):
-    """(selector fields, priority) of ``ip rule`` arguments this module
-    translates, or None: then iproute2 runs the line."""
+    """(priority, request body) of ``ip rule`` arguments this module
+    translates, or None: then iproute2 runs the line. The body (header
+    and attributes) is the same for add and del."""
     words = dict(zip(args[::2], args[1::2]))
-    if len(args) % 2 or len(words) * 2 != len(args) or "priority" not in words \
-            or "lookup" not in words or set(words) - {"from", "to", "priority", "lookup",
-                                                      "suppress_prefixlength", "protocol"}:
+    if len(args) % 2 or len(words) * 2 != len(args) or not words.keys() <= ALLOWED \
+            or "priority" not in words or "lookup" not in words:
         return None
     try:
-        return _fields(family, words)
+        return _body(family, words)
     except ValueError:
         return None
 
 
-def _fields(family, words):
+def _body(family, words):
     table = RESERVED.get(words["lookup"]) or int(words["lookup"])
-    protocol = int(words.get("protocol", "0"))
-    if not (1 <= table < 2**32 and 0 <= protocol < 256):
+    priority, protocol = int(words["priority"]), int(words.get("protocol", "0"))
+    if not (1 <= table < 2**32 and 0 <= priority < 2**32 and 0 <= protocol < 256):
         raise ValueError(words)
-    out = {"table": table, "priority": int(words["priority"]), "protocol": protocol,
-           "suppress": int(words["suppress_prefixlength"]) if "suppress_prefixlength" in words
-           else None}
-    for word in ("from", "to"):
-        if word in words:
-            out[word] = _prefix(family, words[word])
-    return out
+    src = _prefix(family, words["from"]) if "from" in words else (b"", 0)
+    dst = _prefix(family, words["to"]) if "to" in words else (b"", 0)
+    parts = [RULE.pack(FAMILY[family], dst[1], src[1], 0, table if table < 256 else 0,
+                       0, 0, FR_ACT_TO_TBL, 0),
+             U32.pack(U32.size, FRA_PRIORITY, priority), U32.pack(U32.size, FRA_TABLE, table)]
+    for kind, (addr, length) in ((FRA_SRC, src), (FRA_DST, dst)):
+        if length:              # 4 or 16 bytes: no padding
+            parts.append(ATTR.pack(ATTR.size + len(addr), kind) + addr)
+    if "suppress_prefixlength" in words:
+        parts.append(U32.pack(U32.size, FRA_SUPPRESS_PREFIXLEN,
+                              int(words["suppress_prefixlength"])))
+    if protocol:
+        parts.append(U8.pack(ATTR.size + 1, FRA_PROTOCOL, protocol))
+    return priority, b"".join(parts)
 
 
 def _prefix(family, text):
@@ -92,33 +104,13 @@ def _prefix(family, text):
     return net.network_address.packed, net.prefixlen
 
 
-def _attr(kind, payload):
-    size = ATTR.size + len(payload)
-    return ATTR.pack(size, kind) + payload + b"\0" * (-size % 4)
-
-
-def encode(verb, family, fields, seq):
+def encode(verb, body, seq):
     """One RTM_NEWRULE / RTM_DELRULE request. ``add`` without NLM_F_EXCL."""
-    src, dst = fields.get("from"), fields.get("to")
-    table = fields["table"]
-    head = RULE.pack(FAMILY[family], dst[1] if dst else 0, src[1] if src else 0,
-                     0, table if table < 256 else 0, 0, 0, FR_ACT_TO_TBL, 0)
-    body = _attr(FRA_PRIORITY, struct.pack("=I", fields["priority"]))
-    body += _attr(FRA_TABLE, struct.pack("=I", table))
-    if src is not None and src[1]:
-        body += _attr(FRA_SRC, src[0])
-    if dst is not None and dst[1]:
-        body += _attr(FRA_DST, dst[0])
-    if fields["suppress"] is not None:
-        body += _attr(FRA_SUPPRESS_PREFIXLEN, struct.pack("=I", fields["suppress"]))
-    if fields["protocol"]:
-        body += _attr(FRA_PROTOCOL, struct.pack("=B", fields["protocol"]))
     if verb == "add":
         kind, flags = RTM_NEWRULE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE
     else:
         kind, flags = RTM_DELRULE, NLM_F_REQUEST | NLM_F_ACK
-    payload = head + body
-    return HEADER.pack(HEADER.size + len(payload), kind, flags, seq, 0) + payload
+    return HEADER.pack(HEADER.size + len(body), kind, flags, seq, 0) + body
 
 
 class Socket:
@@ -149,7 +141,7 @@ class Socket:
         self.close()
 
     def send(self, requests, force=False):
-        """Send requests [(verb, family, fields)], CHUNK per sendmsg, and
+        """Send requests [(verb, body)], CHUNK per sendmsg, and
         read one ACK each: (indices applied, [(index, iproute2's words)]
         refused). The kernel runs every request of a chunk whatever the
         others do, so after a refusal the chunk's other requests may be
@@ -167,8 +159,8 @@ class Socket:
     def _chunk(self, requests, start):
         base = self.seq
         self.seq += len(requests)
-        self.sock.sendall(b"".join(encode(verb, family, fields, base + i + 1)
-                                   for i, (verb, family, fields) in enumerate(requests)))
+        self.sock.sendall(b"".join(encode(verb, body, base + i + 1)
+                                   for i, (verb, body) in enumerate(requests)))
         pending, errors = set(range(base + 1, base + len(requests) + 1)), []
         while pending:
             for seq, code, words in _acks(self.sock.recv(1 << 16)):
