@@ -23,6 +23,8 @@ import os
 import socket
 import struct
 
+from . import bands
+
 NETLINK_ROUTE = 0
 SOL_NETLINK = 270
 NETLINK_CAP_ACK = 10        # ACKs without a copy of our request
@@ -39,18 +41,15 @@ FRA_DST, FRA_SRC, FRA_PRIORITY = 1, 2, 6
 FRA_SUPPRESS_PREFIXLEN, FRA_TABLE, FRA_PROTOCOL = 14, 15, 21
 FR_ACT_TO_TBL = 1
 FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
-RESERVED = {"default": 253, "main": 254, "local": 255}
 
 HEADER = struct.Struct("=IHHII")        # nlmsghdr: len type flags seq pid
 RULE = struct.Struct("=BBBBBBBBI")      # fib_rule_hdr
 ATTR = struct.Struct("=HH")             # nlattr: len type
-CHUNK = 256                 # requests per sendmsg: their ACKs fit the receive buffer
-RCVBUF = 1 << 20
-
-
-ALLOWED = frozenset(("from", "to", "priority", "lookup", "suppress_prefixlength", "protocol"))
 U32 = struct.Struct("=HHI")             # nlattr with a u32
 U8 = struct.Struct("=HHB3x")            # nlattr with a u8, padded
+CHUNK = 256                 # requests per sendmsg: their ACKs fit the receive buffer
+RCVBUF = 1 << 20
+ALLOWED = frozenset(("from", "to", "priority", "lookup", "suppress_prefixlength", "protocol"))
 
 
 def rule_request(family, args):
@@ -68,7 +67,7 @@ def rule_request(family, args):
 
 
 def _body(family, words):
-    table = RESERVED.get(words["lookup"]) or int(words["lookup"])
+    table = bands.RESERVED_TABLES.get(words["lookup"]) or int(words["lookup"])
     priority, protocol = int(words["priority"]), int(words.get("protocol", "0"))
     if not (1 <= table < 2**32 and 0 <= priority < 2**32 and 0 <= protocol < 256):
         raise ValueError(words)
