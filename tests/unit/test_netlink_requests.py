@@ -52,7 +52,8 @@ def test_ipv6_prefix_and_main_table():
 
 def test_add_has_no_excl_and_del_no_create():
     _p, body = netlink.rule_request(4, AUTO.split())
-    for verb, kind, flags in (("add", netlink.RTM_NEWRULE, 0x405), ("del", netlink.RTM_DELRULE, 0x5)):
+    for verb, kind, flags in (("add", netlink.RTM_NEWRULE, 0x405),
+                              ("del", netlink.RTM_DELRULE, 0x5)):
         size, got_kind, got_flags, seq, pid = netlink.HEADER.unpack_from(
             netlink.encode(verb, body, 7))
         assert (size, got_kind, got_flags, seq, pid) == (16 + len(body), kind, flags, 7, 0)
