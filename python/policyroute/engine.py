@@ -5,7 +5,7 @@ back on any failure), verify by reading the kernel back, and record.
 """
 
 import sys
-from collections import namedtuple
+from collections import Counter, namedtuple
 
 from . import bands, failover, parse, plan, trial, vrf
 from .errors import ConfigError, ConfigErrors, KernelError, PolicyRouteError, StateError
@@ -190,13 +190,20 @@ def rollback(runner, done):
 
 
 def verify(runner, iface, want):
-    """Read the kernel back: every object we want must be there."""
+    """Read the kernel back: every object we want must be there, and every
+    rule once (rules are added without NLM_F_EXCL: a rule the plan did not
+    see in the kernel would be there twice)."""
     seen = observe(runner, iface)
     have = set(seen.rule_keys + seen.route_keys)
     missing = [o for o in want if (o.family, o.key) not in have]
     if missing:
         raise StateError("after applying, the kernel lacks: "
                          + "; ".join(f"ip -{o.family} {o.line('add')}" for o in missing))
+    count = Counter(seen.rule_keys)
+    twice = [o for o in plan.unique(want) if o.kind == "rule" and count[(o.family, o.key)] > 1]
+    if twice:
+        raise StateError("after applying, the kernel has more than once: "
+                         + "; ".join(f"ip -{o.family} {o.line('add')}" for o in twice))
 
 
 # ------------------------------------------------------------ stop

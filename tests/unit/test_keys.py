@@ -298,7 +298,8 @@ class CannedRunner:
     def query(self, family, commands):
         self.calls.append((family, tuple(commands)))
         answers = ANSWERS[family]
-        return [a for a in answers[len(answers) - len(commands):]]
+        # copies, as ip gives fresh ones: observe lets each rule go once read
+        return [list(a) for a in answers[len(answers) - len(commands):]]
 
 
 def test_observe_reads_real_answers():
@@ -408,3 +409,20 @@ def test_vrf_refusal_through_observe_names_the_table():
     assert "table_eth1_10: 'e1v10'" in str(e.value)
     assert "enslaved to VRF vrf-blue (table 10)" in str(e.value)
     assert engine.refuse_vrf(parse.parse_unit("eth1.10", {}).cfg) is None
+
+
+def test_verify_refuses_a_rule_the_kernel_has_twice():
+    """Rules go without NLM_F_EXCL: had the plan missed one the kernel
+    had, the read-back would find it twice, and the start is undone."""
+    from policyroute import engine, errors
+    rule = plan.Obj("rule", 4, ("from", "192.0.2.17/32", "priority", "20000", "lookup", "1025",
+                                "suppress_prefixlength", "0", "protocol", "201"))
+    engine.verify(CannedRunner(), "eth1.10", [rule])           # there once: fine
+    saved = ANSWERS[4][1]
+    ANSWERS[4][1] = saved + [saved[1]]            # the rule at priority 20000, twice
+    try:
+        with pytest.raises(errors.StateError, match="more than once: ip -4 rule add from "
+                                                     "192.0.2.17/32 priority 20000"):
+            engine.verify(CannedRunner(), "eth1.10", [rule])
+    finally:
+        ANSWERS[4][1] = saved
