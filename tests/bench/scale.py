@@ -223,7 +223,7 @@ def table(rows):
            f"{'netlink-':>10} {'ip-batch+':>10} {'ip-batch-':>10} {'native+':>10} "
            f"{'native-':>10} {'native/start':>12} {'RSS MiB':>8} {'follower':>9}"]
     for n, r in rows.items():
-        ratio = f"{r['native'][0] / r['start']:>11.1f}x" if r["native"] else f"{'-':>12}"
+        ratio = f"{r['native'][0] / r['start']:>11.2f}x" if r["native"] else f"{'-':>12}"
         out.append(f"{n:>6} {r['rules']:>6} {_ms(r['start'])} {_ms(r['stop'], 7)} "
                    f"{_cell(r['netlink'], 0)} {_cell(r['netlink'], 1)} "
                    f"{_cell(r['batch'], 0)} {_cell(r['batch'], 1)} "
