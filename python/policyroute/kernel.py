@@ -136,12 +136,13 @@ class Runner:
             done += [i for i, _req in run]
 
     def _netlink(self, family, lines, requests, force):
-        """One run of rule requests, in the kernel's cheapest order: adds
-        from the highest priority down (each lands near the head of the
-        kernel's list), deletions from the lowest up (each found near it)."""
+        """One run of rule requests, in the kernel's cheapest order (see
+        _kernel_order): an add from the highest priority down lands near
+        the head of the kernel's list, a deletion from the lowest up is
+        found near it."""
         for line in lines:
             self.trace(f"ip {where()}-{family} {line}")
-        order = sorted(range(len(lines)), key=lambda i: _kernel_order(requests[i], i))
+        order = _kernel_order(requests)
         try:
             with netlink.Socket() as sock:
                 ok, refused = sock.send([(requests[i][0], requests[i][2]) for i in order], force)
@@ -225,9 +226,17 @@ def _runs(family, lines):
     return out
 
 
-def _kernel_order(request, index):
-    verb, priority, _body = request
-    return (verb == "add", -priority if verb == "add" else priority, index)
+def _kernel_order(requests):
+    """Indices of requests [(verb, priority, body)] in the order to send
+    them: the plan's order of adds and deletions is kept (make before
+    break), and within each stretch of one verb, adds go highest priority
+    first and deletions lowest first."""
+    keys, stretch = [], 0
+    for i, (verb, priority, _body) in enumerate(requests):
+        if i and verb != requests[i - 1][0]:
+            stretch += 1
+        keys.append((stretch, -priority if verb == "add" else priority, i))
+    return [k[2] for k in sorted(keys)]
 
 
 PR_SET_PDEATHSIG = 1

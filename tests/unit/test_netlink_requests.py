@@ -84,11 +84,12 @@ def test_runs_keep_the_order_and_split_by_channel():
     runs = _runs(4, lines)
     assert [(channel, [i for i, _r in run]) for channel, run in runs] == [
         (Runner._netlink, [0]), (Runner._ip_batch, [1]), (Runner._netlink, [2, 3])]
-    # in one run: deletions first, lowest priority first; adds highest first
-    requests = [("add", 20001, b""), ("add", 22001, b""), ("del", 21001, b""),
-                ("del", 20001, b"")]
-    order = sorted(range(4), key=lambda i: _kernel_order(requests[i], i))
-    assert order == [3, 2, 1, 0]
+    # in one run: the plan's order of verbs stays (make before break);
+    # within a stretch of one verb, adds highest priority first and
+    # deletions lowest first
+    requests = [("del", 21001, b""), ("del", 20001, b""), ("add", 20001, b""),
+                ("add", 22001, b""), ("del", 22002, b""), ("del", 20002, b"")]
+    assert _kernel_order(requests) == [1, 0, 3, 2, 5, 4]
 
 
 def ack(seq, code, text=None):
