@@ -9,8 +9,9 @@ iproute2.sh does; only up to NATIVE_MAX: at 10,000 it takes minutes);
 with the helper's peak RSS.
 
 The addresses are scattered (every other address, no two in one aligned
-pair), so no layout compacts them: 3 rules per address with the guard
-on, as plan.py lays them out. IPv4 from 198.18.0.0/15, the range RFC 2544
+pair), so no layout compacts them into prefixes; the rules per address
+are whatever plan.py lays out (3 with the guard on, or 2 and one shared
+guard rule per family since the compact layout). IPv4 from 198.18.0.0/15, the range RFC 2544
 sets aside for benchmarks, in a namespace of its own: the documentation
 ranges hold 768 IPv4 addresses, and IPv6 does not scale in the kernel
 (each IPv6 rule change walks every IPv6 route to bump its serial number:
