@@ -5,7 +5,7 @@ back on any failure), verify by reading the kernel back, and record.
 """
 
 import sys
-from collections import namedtuple
+from collections import Counter, namedtuple
 
 from . import bands, failover, parse, plan, trial, vrf
 from .errors import ConfigError, ConfigErrors, KernelError, PolicyRouteError, StateError
@@ -33,14 +33,18 @@ def pre_start(cfg, paths, sibling_tables=()):
     return register_tables(cfg, registry, sibling_tables)
 
 
-def refuse_vrf(cfg, runner):
+def refuse_vrf(cfg):
     """table_ on a VRF device or slave is a configuration error (vrf.py),
-    found at post-start, before any rule: pre-start reads no kernel."""
+    found at post-start, before any rule: pre-start reads no kernel. The
+    check observe runs on the links and VRFs of its own first read (one
+    ``ip`` per family), or None when there is no table_."""
     if cfg.table is None:
-        return
-    links, vrfs = runner.query(4, ["link show", "vrf show"])
+        return None
     table = cfg.table.name or str(cfg.table.id)
-    _raise([p for p in (vrf.refusal(cfg.iface, cfg.ifvar, table, links, vrfs),) if p])
+
+    def refuse(links, vrfs):
+        _raise([p for p in (vrf.refusal(cfg.iface, cfg.ifvar, table, links, vrfs),) if p])
+    return refuse
 
 
 def _raise(errors):
@@ -88,15 +92,15 @@ class Planned(namedtuple("Planned", "table_id previous observed want ops")):
         return self.want + (self.previous.objects if self.previous else [])
 
 
-def compute(cfg, paths, runner, pending=(), registry=None, set_aside=False):
+def compute(cfg, paths, runner, pending=(), registry=None, set_aside=False, refuse=None):
     """Observe and plan one interface; changes nothing. ``pending``: table
-    names a pre-start would register first."""
+    names a pre-start would register first; ``refuse``: refuse_vrf's check."""
     registry = registry or paths.registry()
     if pending:
         registry = registry.previewed(pending)
     _raise(plan.unknown_tables(cfg.rules, registry))
     number = table_id(cfg, registry)
-    observed = observe(runner, cfg.iface)
+    observed = observe(runner, cfg.iface, refuse=refuse)
     previous = previous_record(cfg.iface, cfg.netns, paths, runner, observed, set_aside)
     # The others' records say which shared rules (the guard) they still
     # want; one that cannot be read is its own start's problem.
@@ -113,21 +117,20 @@ def post_start(unit, paths, runner, sysctl, registry=None):
     make sure the namespace's follower runs (follower.py)."""
     from . import follower
     registry = registry or paths.registry()
-    refuse_vrf(unit.cfg, runner)
     register_tables(unit.cfg, registry)         # when pre-start did not
     with paths.store().locked(unit.cfg.netns):
-        ops = converge(unit, paths, runner, sysctl, registry)
+        ops = converge(unit, paths, runner, sysctl, registry, refuse_vrf(unit.cfg))
     if unit.cfg.table is not None:
         follower.ensure(paths, unit.cfg.netns)
     return ops
 
 
-def converge(unit, paths, runner, sysctl, registry=None):
+def converge(unit, paths, runner, sysctl, registry=None, refuse=None):
     """The one reconcile: a start, a runtime event, a move and sync all
     bring one interface to its values this way. Caller holds the lock."""
     cfg = unit.cfg
     registry = registry or paths.registry()
-    p = compute(cfg, paths, runner, registry=registry, set_aside=True)
+    p = compute(cfg, paths, runner, registry=registry, set_aside=True, refuse=refuse)
     store = paths.store()
     record = Record(cfg.iface, cfg.netns, p.table_id,
                     cfg.table.name if cfg.table else None, list(plan.unique(p.mine)),
@@ -173,7 +176,7 @@ def apply(runner, ops):
         try:
             runner.batch(family, [op.obj.line(op.verb) for op in step])
         except KernelError as e:
-            rollback(runner, done + step[:getattr(e, "applied", 0)])
+            rollback(runner, done + [step[i] for i in getattr(e, "done", ())])
             raise
         done += step
     return done
@@ -187,13 +190,20 @@ def rollback(runner, done):
 
 
 def verify(runner, iface, want):
-    """Read the kernel back: every object we want must be there."""
+    """Read the kernel back: every object we want must be there, and every
+    rule once (rules are added without NLM_F_EXCL: a rule the plan did not
+    see in the kernel would be there twice)."""
     seen = observe(runner, iface)
     have = set(seen.rule_keys + seen.route_keys)
     missing = [o for o in want if (o.family, o.key) not in have]
     if missing:
         raise StateError("after applying, the kernel lacks: "
                          + "; ".join(f"ip -{o.family} {o.line('add')}" for o in missing))
+    count = Counter(seen.rule_keys)
+    twice = [o for o in plan.unique(want) if o.kind == "rule" and count[(o.family, o.key)] > 1]
+    if twice:
+        raise StateError("after applying, the kernel has more than once: "
+                         + "; ".join(f"ip -{o.family} {o.line('add')}" for o in twice))
 
 
 # ------------------------------------------------------------ stop

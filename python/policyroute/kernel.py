@@ -1,8 +1,10 @@
-"""Apply layer: the only code that runs ``ip``.
+"""Apply layer: the only code that runs ``ip`` or writes to the kernel.
 
 Reads use ``ip -N -json -batch -`` (one process per family for every
-query); writes use one ``ip -batch -`` per family and step. Arguments go
-to iproute2 as lines on stdin or argument lists, never through a shell.
+query). Writes are lines in iproute2's words: rule lines netlink.py
+translates go as rtnetlink requests without NLM_F_EXCL, the others
+through one ``ip -batch -`` per run of them. Arguments go to iproute2 as
+lines on stdin or argument lists, never through a shell.
 """
 
 import ctypes
@@ -14,6 +16,7 @@ import subprocess
 import tempfile
 from contextlib import contextmanager
 
+from . import netlink
 from .errors import KernelError, StateError
 from .parse import NETNS_RE, shown
 
@@ -117,11 +120,55 @@ class Runner:
         return _split_json(proc.stdout, len(commands))
 
     def batch(self, family, lines, force=False):
-        """Run write lines; on failure, KernelError with .applied = lines done."""
-        if not lines:
-            return
+        """Run write lines in order: rule lines netlink.py translates go as
+        rtnetlink requests, the others through ``ip -batch``. On failure,
+        KernelError with .done = the indices of the lines applied (any
+        subset: see netlink.Socket.send) and .applied = one past the last
+        line that may have run."""
+        done = []
+        for channel, run in _runs(family, lines):
+            try:
+                channel(self, family, [lines[i] for i, _req in run], [r for _i, r in run], force)
+            except KernelError as e:
+                e.done = done + [run[i][0] for i in e.done]
+                e.applied = max(e.done, default=-1) + 1
+                raise
+            done += [i for i, _req in run]
+
+    def _netlink(self, family, lines, requests, force):
+        """One run of rule requests, in the kernel's cheapest order (see
+        _kernel_order): an add from the highest priority down lands near
+        the head of the kernel's list, a deletion from the lowest up is
+        found near it."""
         for line in lines:
             self.trace(f"ip {where()}-{family} {line}")
+        order = _kernel_order(requests)
+        try:
+            with netlink.Socket() as sock:
+                ok, refused = sock.send([(requests[i][0], requests[i][2]) for i in order], force)
+        except OSError as e:
+            err = KernelError(f"-{family} rule", f"netlink: {e.strerror or e}")
+            err.done = list(range(len(lines)))      # unknown: undo tolerates missing ones
+            raise err from None
+        if refused and not force:
+            index, words = refused[0]
+            err = KernelError(f"-{family} {lines[order[index]]}", words)
+            err.done = sorted(order[i] for i in ok)
+            raise err
+
+    def _ip_batch(self, family, lines, _requests, force):
+        for line in lines:
+            self.trace(f"ip {where()}-{family} {line}")
+        try:
+            self._ip(family, lines, force)
+        except KernelError as e:
+            e.done = list(range(e.applied))
+            raise
+
+    def _ip(self, family, lines, force):
+        """ip -batch; on failure, KernelError with .applied = lines done."""
+        if not lines:
+            return
         argv = [f"-{family}"] + (["-force"] if force else []) + ["-batch", "-"]
         proc = self._run(argv, "".join(line + "\n" for line in lines))
         if proc.returncode == 0:
@@ -159,6 +206,37 @@ class Runner:
                 f.write(value)
         except OSError as e:
             raise KernelError(f"sysctl {key}={value}", e.strerror) from None
+
+
+def _runs(family, lines):
+    """Consecutive lines of one channel: [(channel, [(index, request)])].
+    A request is (verb, priority, body) for netlink, None for ip."""
+    out = []
+    for i, line in enumerate(lines):
+        words = line.split()
+        rule = None
+        if words[:1] == ["rule"] and words[1:2] in (["add"], ["del"]):
+            rule = netlink.rule_request(family, words[2:])
+        channel = Runner._ip_batch if rule is None else Runner._netlink
+        request = None if rule is None else (words[1], *rule)
+        if out and out[-1][0] is channel:
+            out[-1][1].append((i, request))
+        else:
+            out.append((channel, [(i, request)]))
+    return out
+
+
+def _kernel_order(requests):
+    """Indices of requests [(verb, priority, body)] in the order to send
+    them: the plan's order of adds and deletions is kept (make before
+    break), and within each stretch of one verb, adds go highest priority
+    first and deletions lowest first."""
+    keys, stretch = [], 0
+    for i, (verb, priority, _body) in enumerate(requests):
+        if i and verb != requests[i - 1][0]:
+            stretch += 1
+        keys.append((stretch, -priority if verb == "add" else priority, i))
+    return [k[2] for k in sorted(keys)]
 
 
 PR_SET_PDEATHSIG = 1

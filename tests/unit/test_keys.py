@@ -298,7 +298,8 @@ class CannedRunner:
     def query(self, family, commands):
         self.calls.append((family, tuple(commands)))
         answers = ANSWERS[family]
-        return [a for a in answers[len(answers) - len(commands):]]
+        # copies, as ip gives fresh ones: observe lets each rule go once read
+        return [list(a) for a in answers[len(answers) - len(commands):]]
 
 
 def test_observe_reads_real_answers():
@@ -374,3 +375,54 @@ def test_accepted_line_keys_like_the_kernel_rule_it_makes(line, kernel, family):
     ours = {k: v for k, v in plan.Obj("rule", family, plan.rule_args(rule, rule.priority))
             .key if k != "protocol"}
     assert ours == dict(observe.rule_key(kernel, family))
+
+
+class LinkRunner(CannedRunner):
+    """Answers observe's queries, and `link show` / `vrf show` after them."""
+    LINKS = [{"ifindex": 3, "ifname": "eth1.10", "master": "vrf-blue"}]
+    VRFS = [{"name": "vrf-blue", "table": 10}]
+
+    def query(self, family, commands):
+        extra = [c for c in commands if c in observe.LINK_QUERIES]
+        plain = super().query(family, commands[:len(commands) - len(extra)])
+        self.calls[-1] = (family, tuple(commands))
+        return plain + [{"link show": self.LINKS, "vrf show": self.VRFS}[c] for c in extra]
+
+
+def test_vrf_check_rides_on_the_first_ipv4_read():
+    """refuse_vrf's links and VRFs come from observe's own IPv4 batch: one
+    ip per family, and what is observed is the same as without it."""
+    runner, seen = LinkRunner(), []
+    got = observe.observe(runner, "eth1.10", refuse=lambda links, vrfs: seen.append((links, vrfs)))
+    assert [f for f, _cmds in runner.calls] == [4, 6]
+    assert runner.calls[0][1][-2:] == ("link show", "vrf show")
+    assert not set(runner.calls[1][1]) & set(observe.LINK_QUERIES)
+    assert seen == [(LinkRunner.LINKS, LinkRunner.VRFS)]
+    assert got == observe.observe(CannedRunner(), "eth1.10")
+
+
+def test_vrf_refusal_through_observe_names_the_table():
+    from policyroute import engine, errors
+    cfg = parse.parse_unit("eth1.10", {"table": "e1v10"}).cfg
+    with pytest.raises(errors.ConfigErrors) as e:
+        observe.observe(LinkRunner(), "eth1.10", refuse=engine.refuse_vrf(cfg))
+    assert "table_eth1_10: 'e1v10'" in str(e.value)
+    assert "enslaved to VRF vrf-blue (table 10)" in str(e.value)
+    assert engine.refuse_vrf(parse.parse_unit("eth1.10", {}).cfg) is None
+
+
+def test_verify_refuses_a_rule_the_kernel_has_twice():
+    """Rules go without NLM_F_EXCL: had the plan missed one the kernel
+    had, the read-back would find it twice, and the start is undone."""
+    from policyroute import engine, errors
+    rule = plan.Obj("rule", 4, ("from", "192.0.2.17/32", "priority", "20000", "lookup", "1025",
+                                "suppress_prefixlength", "0", "protocol", "201"))
+    engine.verify(CannedRunner(), "eth1.10", [rule])           # there once: fine
+    saved = ANSWERS[4][1]
+    ANSWERS[4][1] = saved + [saved[1]]            # the rule at priority 20000, twice
+    try:
+        with pytest.raises(errors.StateError, match="more than once: ip -4 rule add from "
+                                                     "192.0.2.17/32 priority 20000"):
+            engine.verify(CannedRunner(), "eth1.10", [rule])
+    finally:
+        ANSWERS[4][1] = saved

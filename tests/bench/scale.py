@@ -1,0 +1,257 @@
+"""Benchmark: the helper at 1 to 10,000 addresses (issue 12, item (b)).
+
+For each N: the installed helper's post-start and stop (a fresh process
+each, as netifrc runs it) beside what the same rule lines cost through
+one ``ip -batch`` (iproute2 sets NLM_F_EXCL on rule add), through
+policyroute's own netlink path alone (kernel.Runner.batch in this
+process), and netifrc-native (one ``ip rule add`` process per line, as
+iproute2.sh does; only up to NATIVE_MAX: at 10,000 it takes minutes);
+with the helper's peak RSS.
+
+The addresses are scattered (every other address, no two in one aligned
+pair), so no layout compacts them into prefixes; the rules per address
+are whatever plan.py lays out (3 with the guard on, or 2 and one shared
+guard rule per family since the compact layout). IPv4 from 198.18.0.0/15, the range RFC 2544
+sets aside for benchmarks, in a namespace of its own: the documentation
+ranges hold 768 IPv4 addresses, and IPv6 does not scale in the kernel
+(each IPv6 rule change walks every IPv6 route to bump its serial number:
+with 10,000 /128 addresses a rule change costs ~0.9 ms, 27 s for 30,000).
+
+Every figure is a median over interleaved repeats (start, stop, start,
+...). Run as root: ``python tests/bench/scale.py [N ...]``; namespaces
+are made and removed here.
+"""
+
+import fcntl
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SIZES = (1, 10, 100, 1000, 10000)
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+BIG_RUNS = int(os.environ.get("BENCH_BIG_RUNS", "3"))    # repeats at N >= 10,000
+NATIVE_MAX = int(os.environ.get("BENCH_NATIVE_MAX", "1000"))
+BATCH_MAX = int(os.environ.get("BENCH_BATCH_MAX", "10000"))
+IFACE = "eth1.10"
+TIME = "/usr/bin/time"         # GNU time: peak RSS of one process tree
+
+
+def sh(*argv, **kw):
+    return subprocess.run(argv, check=True, capture_output=True, text=True, **kw)
+
+
+def median_ms(samples):
+    return statistics.median(samples) * 1000
+
+
+def run_child(argv, env=None, stdin=None):
+    """(seconds, peak RSS in MiB) of one process, the largest of it and
+    the children it ran. GNU time (a small C process) runs it: a child's
+    maxrss starts at its parent's high-water mark (fork, or vfork, then
+    exec), so this Python must not be the parent."""
+    t = time.perf_counter()
+    proc = subprocess.run([TIME, "-f", "%M", *argv], env=env, input=stdin,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    took = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench: {' '.join(argv[:4])}... exit {proc.returncode}: "
+                           f"{proc.stderr}")
+    return took, int(proc.stderr.split()[-1]) / 1024
+
+
+def quiet(lock):
+    """Wait until the follower's first pass (started by post-start; it
+    holds the namespace lock) is over, so stop is timed alone; seconds
+    waited after a 1 s grace in which the follower starts."""
+    time.sleep(1.0)
+    t = time.perf_counter()
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    finally:
+        os.close(fd)
+    return time.perf_counter() - t
+
+
+def install(root):
+    """The helper as `make install` lays it out, run by /usr/bin/python3."""
+    sh("make", "-s", "-C", str(REPO), "install", "DESTDIR=", f"PREFIX={root}/usr",
+       f"MODULEDIR={root}/net", f"IPROUTE2DIR={root}/etc/iproute2", "PYTHON=/usr/bin/python3")
+    return root / "usr/sbin/policyroute"
+
+
+def address(i):
+    """The i-th scattered address: 198.18.0.1, .3, .5, ..."""
+    n = 2 * i + 1
+    return f"198.18.{n >> 8}.{n & 0xff}"
+
+
+class ScaleBox:
+    """One namespace with IFACE (a veth): a /24 with main's default
+    through it, and n - 1 scattered /32 aliases."""
+
+    def __init__(self, n):
+        self.ns = f"prscale-{uuid.uuid4().hex[:8]}"
+        self.ip = ["ip", "-n", self.ns]
+        sh("ip", "netns", "add", self.ns)
+        try:
+            sh(*self.ip, "link", "add", IFACE, "type", "veth", "peer", "name", "sw1")
+            sh(*self.ip, "link", "set", IFACE, "up")
+            sh(*self.ip, "link", "set", "sw1", "up")
+            lines = [f"address add 192.0.2.17/24 dev {IFACE}"]
+            lines += [f"address add {address(i)}/32 dev {IFACE}" for i in range(n - 1)]
+            sh(*self.ip, "-4", "-batch", "-", input="\n".join(lines) + "\n")
+            sh(*self.ip, "-4", "route", "add", "default", "via", "192.0.2.1", "dev", IFACE)
+        except BaseException:
+            self.close()
+            raise
+
+    def rules(self):
+        return len(sh(*self.ip, "-4", "rule", "show").stdout.splitlines())
+
+    def close(self):
+        subprocess.run(["ip", "netns", "del", self.ns], check=False)
+
+
+def helper_env(tmp, n):
+    return dict(os.environ, POLICYROUTE_STATE_DIR=f"{tmp}/run{n}",
+                POLICYROUTE_IPROUTE2_DIR=f"{tmp}/etc{n}", POLICYROUTE_IPROUTE2_DATA_DIRS="")
+
+
+def helper_figures(helper, box, env, runs):
+    """Medians of post-start and stop, peak RSS, and the rule lines applied."""
+    args = [IFACE, "--netns", box.ns, "--table", "e1v10"]
+    sh(str(helper), "pre-start", *args, env=env)
+    before = box.rules()
+    lock = f"{env['POLICYROUTE_STATE_DIR']}/netns/{box.ns}/.lock"
+    start, stop, rss, follower = [], [], [], []
+    for _ in range(runs):
+        took, peak = run_child([str(helper), "post-start", *args], env)
+        start.append(took)
+        rss.append(peak)
+        follower.append(quiet(lock))
+        applied = box.rules() - before
+        took, peak = run_child([str(helper), "stop", IFACE, "--netns", box.ns], env)
+        stop.append(took)
+        rss.append(peak)
+        if box.rules() != before:
+            raise RuntimeError("bench: stop left rules behind")
+    trace = sh(str(helper), "-v", "post-start", *args, env=env).stdout
+    sh(str(helper), "stop", IFACE, "--netns", box.ns, env=env)
+    prefix = f"ip -n {box.ns} -4 "
+    lines = [t[len(prefix):] for t in trace.splitlines() if t.startswith(prefix + "rule ")]
+    return {"start": median_ms(start), "stop": median_ms(stop), "rss": max(rss),
+            "follower": median_ms(follower),
+            "rules": applied, "lines": lines}
+
+
+def batch_figures(box, lines, runs):
+    """The same rule lines through one ip -batch, then their deletion."""
+    add, delete = [], []
+    text = "".join(f"{line}\n" for line in lines)
+    for _ in range(runs):
+        add.append(run_child([*box.ip, "-4", "-batch", "-"], stdin=text)[0])
+        delete.append(run_child([*box.ip, "-4", "-batch", "-"],
+                                stdin=text.replace(" add ", " del "))[0])
+    return median_ms(add), median_ms(delete)
+
+
+def netlink_figures(box, lines, runs):
+    """policyroute's own apply path alone: kernel.Runner.batch in this process."""
+    sys.path.insert(0, str(REPO / "python"))
+    from policyroute.kernel import Runner, in_netns
+    runner, add, delete = Runner(), [], []
+    dels = [line.replace(" add ", " del ", 1) for line in lines]
+    with in_netns(box.ns):
+        for _ in range(runs):
+            t = time.perf_counter()
+            runner.batch(4, lines)
+            add.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            runner.batch(4, dels)
+            delete.append(time.perf_counter() - t)
+    return median_ms(add), median_ms(delete)
+
+
+def native_figures(box, lines, runs):
+    """netifrc's iproute2.sh: one `ip rule add` (and del) process per line."""
+    add, delete = [], []
+    for _ in range(runs):
+        for verb, out in (("add", add), ("del", delete)):
+            t = time.perf_counter()
+            for line in lines:
+                sh(*box.ip, "-4", *line.replace(" add ", f" {verb} ", 1).split())
+            out.append(time.perf_counter() - t)
+    return median_ms(add), median_ms(delete)
+
+
+def figures(helper, n, tmp):
+    """Every figure for N addresses, in one namespace."""
+    runs = BIG_RUNS if n >= 10000 else RUNS
+    box = ScaleBox(n)
+    try:
+        row = helper_figures(helper, box, helper_env(tmp, n), runs)
+        lines = [line for line in row.pop("lines") if " add " in line]
+        row["netlink"] = netlink_figures(box, lines, runs)
+        row["batch"] = batch_figures(box, lines, 1 if n >= 10000 else runs) \
+            if n <= BATCH_MAX else None
+        row["native"] = native_figures(box, lines, 1 if n >= 1000 else runs) \
+            if n <= NATIVE_MAX else None
+        return row
+    finally:
+        box.close()
+
+
+def _ms(value, width=10):
+    return f"{value:>{width}.1f}" if value < 10 else f"{value:>{width}.0f}"
+
+
+def _cell(pair, i):
+    return _ms(pair[i]) if pair else f"{'-':>10}"
+
+
+def table(rows):
+    """The figures as text lines."""
+    out = [f"helper at N addresses (scattered IPv4, guard on), median ms; "
+           f"{RUNS} runs ({BIG_RUNS} at 10,000; ip -batch and native once from 1,000)",
+           f"{'N':>6} {'rules':>6} {'post-start':>10} {'stop':>7} {'netlink+':>10} "
+           f"{'netlink-':>10} {'ip-batch+':>10} {'ip-batch-':>10} {'native+':>10} "
+           f"{'native-':>10} {'native/start':>12} {'RSS MiB':>8} {'follower':>9}"]
+    for n, r in rows.items():
+        ratio = f"{r['native'][0] / r['start']:>11.2f}x" if r["native"] else f"{'-':>12}"
+        out.append(f"{n:>6} {r['rules']:>6} {_ms(r['start'])} {_ms(r['stop'], 7)} "
+                   f"{_cell(r['netlink'], 0)} {_cell(r['netlink'], 1)} "
+                   f"{_cell(r['batch'], 0)} {_cell(r['batch'], 1)} "
+                   f"{_cell(r['native'], 0)} {_cell(r['native'], 1)} {ratio} "
+                   f"{r['rss']:>8.1f} {_ms(r['follower'], 9)}")
+    out.append(f"native (one ip process per rule) measured up to N = {NATIVE_MAX}; "
+               f"ip -batch up to N = {BATCH_MAX}; + add, - delete")
+    out.append("RSS: the helper's peak (or an ip it ran's); follower: how long its first "
+               "pass, 1 s after post-start, still held the namespace lock (a stop waits; "
+               "not counted in stop)")
+    return out
+
+
+def scale_figures(sizes=SIZES):
+    """{N: figures}: the entry point bench.py calls."""
+    with tempfile.TemporaryDirectory(prefix="prscale-") as tmp:
+        helper = install(Path(tmp) / "inst")
+        return {n: figures(helper, n, tmp) for n in sizes}
+
+
+def main():
+    if os.geteuid() != 0:
+        sys.exit("bench: needs root (network namespaces)")
+    sizes = tuple(int(a) for a in sys.argv[1:]) or SIZES
+    for line in table(scale_figures(sizes)):
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
