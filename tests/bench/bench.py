@@ -1,23 +1,28 @@
-"""Benchmark: figures measured side by side in one run, printed as a table.
+"""Benchmark (`make bench`): every figure measured side by side in one
+run, as medians of interleaved repeats, with the ratio.
 
-* helper post-start / stop at 4 and 1000 addresses, beside the bare cost
-  of what it must do anyway (python3 start-up; the same ip commands as one
-  ip -batch), with the ratio;
-* the helper's peak memory (max RSS);
-* rules after 20 restarts, and after 20 starts without a stop;
-* rc-service net.X start with and without the module (real OpenRC,
-  project harness), 4 addresses;
-* the follower's reaction, timed from the kernel's own events: an address
-  added -> its last rule in the kernel, and carrier lost or back -> the
-  alias's gratuitous ARP on the wire from its new link; median and p99
-  over 200 events each, beside the ip -batch of the same changes.
+(a) `rc-service net.eth1.10 start` and stop through OpenRC (the project's
+    harness) at 1, 4, 16 and 64 addresses: plain netifrc, the same policy
+    by hand in netifrc's rules_/routes_ (native), and the module; the
+    module's added cost is the module minus plain.
+(b) the helper's post-start and stop at 1 to 10,000 addresses beside one
+    ip -batch of the same rules, the netlink apply alone and netifrc-native
+    (one ip process per rule), with the helper's peak RSS (scale.py).
+(c) per-packet cost at 0 to 10,000 addresses, contiguous and scattered,
+    plain (one rule triple per address) beside the compact layout, from
+    the first and last address and unbound (datapath.py).
+(d) the follower's reaction, timed from the kernel's own events: an
+    address added -> its last rule in the kernel, and carrier lost or
+    back -> the alias's gratuitous ARP on the wire from its new link;
+    median and p99 over 200 events each, beside the ip -batch of the
+    same changes.
+And the rule count after 20 restarts and 20 starts without a stop.
 
 Run as root: `make bench` (or .venv/bin/python tests/bench/bench.py).
 Everything happens in namespaces made and removed here.
 """
 
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -28,6 +33,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))     # scale.py, datapath.py
 
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
 
@@ -74,32 +80,6 @@ class Box:
 
     def close(self):
         subprocess.run(["ip", "netns", "del", self.ns], check=False)
-
-
-def helper_figures(helper, n, tmp):
-    env = dict(os.environ, POLICYROUTE_STATE_DIR=f"{tmp}/run{n}",
-               POLICYROUTE_IPROUTE2_DIR=f"{tmp}/etc{n}")
-    box = Box(n)
-    try:
-        args = ["--netns", box.ns, "--table", "e1v10"]
-        sh(str(helper), "pre-start", "eth1.10", *args, env=env)
-        start, stop = [], []
-        for _ in range(RUNS):
-            start.append(timed([str(helper), "post-start", "eth1.10", *args], env))
-            stop.append(timed([str(helper), "stop", "eth1.10", "--netns", box.ns], env))
-        lines = sh(str(helper), "-v", "post-start", "eth1.10", *args, env=env).stdout
-        prefix = f"ip -n {box.ns} -4 "
-        ops = [line[len(prefix):] for line in lines.splitlines() if line.startswith(prefix)]
-        sh(str(helper), "stop", "eth1.10", "--netns", box.ns, env=env)
-        batch = [timed(["ip", "-n", box.ns, "-4", "-batch", "-"], stdin="\n".join(ops) + "\n")
-                 for _ in range(1)]
-        sh("ip", "-n", box.ns, "-4", "-force", "-batch", "-",
-           input="\n".join(o.replace(" add ", " del ", 1) for o in ops) + "\n")
-        py = [timed(["/usr/bin/python3", "-I", "-c", "pass"]) for _ in range(RUNS)]
-        return {"start": median_ms(start), "stop": median_ms(stop),
-                "batch": median_ms(batch), "python": median_ms(py), "ops": len(ops)}
-    finally:
-        box.close()
 
 
 def restart_figures(helper, tmp):
@@ -343,29 +323,31 @@ def _garp(arp, alias, peer, timeout=10.0):
 def main():
     if os.geteuid() != 0:
         sys.exit("bench: needs root (network namespaces)")
+    import datapath
+    import scale
     with tempfile.TemporaryDirectory(prefix="prbench-") as tmp:
         helper, module = install(Path(tmp) / "inst")
-        rows = {n: helper_figures(helper, n, tmp) for n in (4, 1000)}
-        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        once, restarted, zapped, after = restart_figures(helper, tmp)
         rc = openrc_figures(module)
+        sizes = tuple(int(n) for n in os.environ.get("BENCH_SCALE_SIZES", "").split()) \
+            or scale.SIZES
+        helper_rows = scale.scale_figures(sizes)
+        packets = datapath.measure()
+        once, restarted, zapped, after = restart_figures(helper, tmp)
         with tempfile.TemporaryDirectory(prefix="prbench-", dir=RUN_TMPFS) as run:
             follow = follower_figures(helper, tmp, run)
-    print(f"policyroute benchmark, median of {RUNS} runs, ms")
-    print(f"{'addresses':>10} {'ip ops':>7} {'post-start':>11} {'stop':>7} "
-          f"{'python3 -c':>11} {'ip -batch':>10} {'start/(py+batch)':>17}")
-    for n, r in rows.items():
-        floor = r["python"] + r["batch"]
-        print(f"{n:>10} {r['ops']:>7} {r['start']:>11.1f} {r['stop']:>7.1f} "
-              f"{r['python']:>11.1f} {r['batch']:>10.1f} {r['start'] / floor:>16.2f}x")
-    print(f"peak RSS of any child process (helper, ip, python): {rss:.1f} MiB")
-    print(f"ip rule lines: after one start {once}, after 20 stop+start {restarted}, "
-          f"after 20 more starts without stop {zapped}, after stop {after}")
     print_openrc(rc)
-    print(f"follower reaction over {REACTIONS} events each, from the kernel's event, ms:")
+    print()
+    print("(b) " + "\n".join(scale.table(helper_rows)))
+    print()
+    print("(c) " + datapath.table(packets))
+    print()
+    print(f"(d) follower reaction over {REACTIONS} events each, from the kernel's event, ms:")
     print(f"{'':>40} {'median':>7} {'p99':>7} {'ip -batch':>10} {'median/batch':>13}")
     for kind, (median, p99, floor) in follow.items():
         print(f"{kind:>40} {median:>7.1f} {p99:>7.1f} {floor:>10.1f} {median / floor:>12.1f}x")
+    print()
+    print(f"ip rule lines: after one start {once}, after 20 stop+start {restarted}, "
+          f"after 20 more starts without stop {zapped}, after stop {after}")
 
 
 if __name__ == "__main__":
