@@ -7,7 +7,10 @@ them, and only at post-start, after netifrc added the addresses. So at
 pre-start (and in ``check``) a line with such a word is added, as the start
 would add it, in a new network namespace that only this trial sees and that
 vanishes with it; a refusal names the variable, the line and iproute2's
-words. Lines without those words are not tried: a start pays nothing.
+words. The rules are read back there too: an ``ip`` that takes a word but
+drops it (iproute2 before 6.15 reads ``sport 22/0xff00`` as ``sport 22``)
+would select other traffic than the line says. Lines without those words
+are not tried: a start pays nothing.
 """
 
 import os
@@ -21,9 +24,17 @@ CLONE_NEWUSER = 0x10000000
 TRIAL_PRIORITY = 10000          # any priority will do in an empty namespace
 
 
+MASKABLE = ("sport", "dport")     # PORT/MASK: iproute2 6.15; older ones drop the mask
+
+
+def _trial_words(rule):
+    """The words of a line that make it need a trial."""
+    return [k for k, v in (*rule.selector, *rule.modifiers)
+            if k in VERSION_DEPENDENT or (k in MASKABLE and "/" in v)]
+
+
 def needs_trial(rule):
-    words = {k for k, _v in rule.selector} | {k for k, _v in rule.modifiers}
-    return bool(words.intersection(VERSION_DEPENDENT))
+    return bool(_trial_words(rule))
 
 
 def refusals(rules):
@@ -43,38 +54,51 @@ def refusals(rules):
 def _family_refusals(family, lines):
     if not lines:
         return []
-    words = _try(family, [_batch_line(r, n) for n, r in enumerate(lines)])
-    if words is None:
+    answer = _try(family, [_trial_args(r, n) for n, r in enumerate(lines)])
+    if answer is None:
         return []
+    if isinstance(answer, list):                # taken, but these lines not as written
+        return [_changed(lines[i]) for i in answer]
     if len(lines) == 1:
-        return [_refused(lines[0], words)]
+        return [_refused(lines[0], answer)]
     # iproute2 names no line when it cannot parse one: try each alone.
     out = []
     for n, rule in enumerate(lines):
-        words = _try(family, [_batch_line(rule, n)])
-        if words is not None:
-            out.append(_refused(rule, words))
+        answer = _try(family, [_trial_args(rule, n)])
+        if isinstance(answer, list):
+            out.append(_changed(rule))
+        elif answer is not None:
+            out.append(_refused(rule, answer))
     return out
 
 
-def _batch_line(rule, n):
-    """``rule add`` as the start would run it; a table name becomes main,
-    as it may not be registered yet (the trial is about the other words)."""
+def _trial_args(rule, n):
+    """``rule add`` arguments as the start would give them; a table name
+    becomes main, as it may not be registered yet (the trial is about the
+    other words)."""
     if rule.action[0] == "lookup" and not rule.action[1].isdigit():
         rule = rule._replace(action=("lookup", "main"))
     priority = rule.priority if rule.priority is not None else TRIAL_PRIORITY + n
-    return "rule add " + " ".join(plan.rule_args(rule, priority))
+    return plan.rule_args(rule, priority)
 
 
 def _refused(rule, words):
-    word = next(k for k, _v in (*rule.selector, *rule.modifiers) if k in VERSION_DEPENDENT)
-    return ConfigError(rule.origin.variable, rule.origin.line, word,
+    return ConfigError(rule.origin.variable, rule.origin.line, _trial_words(rule)[0],
                        f"is refused by this system's ip rule: {words}")
 
 
+def _changed(rule):
+    word = _trial_words(rule)[0]
+    value = dict((*rule.selector, *rule.modifiers))[word]
+    return ConfigError(rule.origin.variable, rule.origin.line, f"{word} {value}",
+                       "is not kept as written by this system's ip rule (iproute2 before "
+                       "6.15 drops a port mask): the rule would select other traffic")
+
+
 def _try(family, lines):
-    """Run lines with ``ip -batch`` in a new network namespace, in a child
-    process: None, or iproute2's words when it refused one."""
+    """Add rules (argument tuples) with ``ip -batch`` in a new network
+    namespace, in a child process: None; iproute2's words when it refused
+    one; or the indexes of the lines the kernel, read back, lacks."""
     import json
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -94,12 +118,17 @@ def _try(family, lines):
     return words
 
 
-def _child(family, lines):
+def _child(family, rules):
     from .kernel import Runner          # only a start with such a line pays for it
+    from .observe import rule_key
     try:
         _unshare()
-        Runner().batch(family, lines)
-        return ["ok", None]
+        runner = Runner()
+        runner.batch(family, ["rule add " + " ".join(args) for args in rules])
+        have = {rule_key(j, family) for j in runner.query(family, ["rule show"])[0]}
+        lacking = [i for i, args in enumerate(rules)
+                   if plan.key_of_args("rule", family, tuple(args)) not in have]
+        return ["changed", lacking] if lacking else ["ok", None]
     except OSError as e:
         return ["os", f"cannot make a network namespace: {e.strerror or e}"]
     except KernelError as e:

@@ -7,6 +7,7 @@ here; paths point into tmp_path. The answer expected for ``dscp`` and
 ``flowlabel`` is the one this machine's ``ip rule help`` gives."""
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -17,6 +18,9 @@ from policyroute import trial
 
 NS = f"prt-trial-{os.getpid()}"
 BAD = "from 192.0.2.17 lookup t9\ndscp 10 lookup t9\nfwmark 7\nflowlabel 5 lookup main"
+
+
+ACCEPTED = ("fwmark", "0x3/0xffffffff", "priority", "123", "lookup", "main")
 
 
 def ip_knows(word):
@@ -99,7 +103,7 @@ def test_a_line_the_kernel_takes_passes_the_trial():
     refused = trial.refusals(list(cfg.rules))
     assert len(refused) == (0 if ip_knows("dscp") else 1)
     home = os.readlink("/proc/self/ns/net")
-    assert trial._try(4, ["rule add fwmark 3 priority 123 lookup main"]) is None
+    assert trial._try(4, [ACCEPTED]) is None
     assert os.readlink("/proc/self/ns/net") == home
 
 
@@ -119,7 +123,7 @@ def test_cost_of_the_trial():
     plain = median("fwmark 7 lookup main\nfrom 192.0.2.0/24 lookup main")
     tried = median("fwmark 7 lookup main\nfrom 192.0.2.0/24 dscp 10 lookup main")
     t0 = time.perf_counter()
-    assert trial._try(4, ["rule add fwmark 3 priority 123 lookup main"]) is None
+    assert trial._try(4, [ACCEPTED]) is None
     accepted = (time.perf_counter() - t0) * 1000
     print(f"\ntrial: {plain:.3f} ms without a dscp line, {tried:.1f} ms with one "
           f"({'accepted' if ip_knows('dscp') else 'refused'}); one accepted trial "
@@ -143,7 +147,7 @@ def test_the_trial_works_for_a_user_that_is_not_root(tmp_path_factory):
         script = ("from policyroute import parse, trial\n"
                   "cfg = parse.parse_interface('eth9', rules='fwmark 3\\ndscp 1 lookup main')\n"
                   "print([e.message() for e in trial.refusals(list(cfg.rules))])\n"
-                  "print(trial._try(4, ['rule add fwmark 3 priority 123 lookup main']))\n")
+                  f"print(trial._try(4, [{ACCEPTED!r}]))\n")
         proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                                python, "-c", script], capture_output=True, text=True,
                               env={"PYTHONPATH": str(folder), "PATH": os.environ["PATH"]},
@@ -157,3 +161,27 @@ def test_the_trial_works_for_a_user_that_is_not_root(tmp_path_factory):
         "\"dscp\" is wrong: Failed to parse rule type"]
     assert (proc.returncode, proc.stdout.splitlines(), proc.stderr) == \
         (0, [repr(refused), "None"], "")
+
+
+def ip_version():
+    out = subprocess.run(["ip", "-V"], capture_output=True, text=True).stdout
+    m = re.search(r"iproute2-(?:ss)?v?(\d+)\.(\d+)", out)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+def test_a_port_mask_this_ip_drops_is_refused_by_pre_start_and_check(netns, env, tmp_path):
+    """iproute2 before 6.15 reads sport 22/0xff00 as sport 22 and says
+    nothing: the trial reads the rule back and refuses the line."""
+    line = "ipproto tcp sport 22/0xff00 lookup main"
+    code, _out, err = helper(netns, env, "pre-start", "eth9", "--rules", f"fwmark 3\n{line}")
+    conf = tmp_path / "net"
+    conf.write_text(f'rules_eth9="fwmark 3\n{line}"\n')
+    check = helper(netns, env, "check", str(conf))
+    if ip_version() >= (6, 15):
+        assert (code, err, check[0]) == (0, "", 0)
+        return
+    want = ("policyroute: error: rules_eth9 line 2: 'sport 22/0xff00' is not kept as written "
+            "by this system's ip rule (iproute2 before 6.15 drops a port mask): the rule would "
+            "select other traffic")
+    assert (code, err.splitlines()) == (1, [want])
+    assert (check[0], check[2].splitlines()) == (1, [want])

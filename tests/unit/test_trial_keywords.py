@@ -37,9 +37,10 @@ def test_lines_without_those_words_cost_no_process(no_fork):
 
 def test_the_trial_line_is_the_start_s_with_main_for_a_name():
     dscp, with_prio = rules("dscp 10 lookup e1\nfrom 192.0.2.0/24 dscp 3 priority 500 lookup 1030")
-    assert trial._batch_line(dscp, 0) == "rule add dscp 10 priority 10000 lookup main protocol 201"
-    assert trial._batch_line(with_prio, 1) == \
-        "rule add from 192.0.2.0/24 dscp 3 priority 500 lookup 1030 protocol 201"
+    assert " ".join(trial._trial_args(dscp, 0)) == \
+        "dscp 10 priority 10000 lookup main protocol 201"
+    assert " ".join(trial._trial_args(with_prio, 1)) == \
+        "from 192.0.2.0/24 dscp 3 priority 500 lookup 1030 protocol 201"
 
 
 def test_a_refusal_names_variable_line_word_and_iproute2_s_words(monkeypatch):
@@ -47,7 +48,7 @@ def test_a_refusal_names_variable_line_word_and_iproute2_s_words(monkeypatch):
 
     def fake_try(family, lines):
         runs.append((family, lines))
-        refused = [line for line in lines if "dscp 10" in line]
+        refused = [args for args in lines if "dscp 10" in " ".join(args)]
         return 'Error: argument "dscp" is wrong: Failed to parse rule type' if refused else None
 
     monkeypatch.setattr(trial, "_try", fake_try)
@@ -55,7 +56,6 @@ def test_a_refusal_names_variable_line_word_and_iproute2_s_words(monkeypatch):
     assert [e.message() for e in found] == [
         "rules_eth1 line 2: 'dscp' is refused by this system's ip rule: "
         'Error: argument "dscp" is wrong: Failed to parse rule type']
-    # one batch for both lines; iproute2 names no line, so each is tried alone
     # one batch for both lines; iproute2 names no line, so each is tried alone
     assert [len(lines) for _f, lines in runs] == [2, 1, 1]
     runs.clear()
