@@ -241,7 +241,7 @@ def _remove(record, paths, runner, sysctl):
     store = paths.store()
     observed = observe(runner, "", link_exists=False)
     record.objects = plan.unshared(record.objects, plan.others_objects(
-        store.in_netns(record.netns, problems=[]), record.iface))
+        store.in_netns(record.netns, problems=[], but=record.iface), record.iface))
     lost = _found_alone(record.iface, record.netns, store, observed, record.objects)
     ops, stuck = _delete(plan.unique(record.objects) + lost, record.sysctls, runner, sysctl,
                          observed)
@@ -299,7 +299,8 @@ def stop_all(netns, paths, runner, sysctl):
 
 def _settle_loans(record, paths, runner, sysctl):
     store = paths.store()
-    records = store.in_netns(record.netns, [])     # another's bad record never blocks this stop
+    # another's bad record never blocks this stop; its own is in hand
+    records = store.in_netns(record.netns, [], but=record.iface)
     borrowed = failover.hand_back(record.iface, records)
     if not borrowed and not record.moved:
         return                              # the usual stop: no loans either way

@@ -15,19 +15,34 @@ from . import bands
 from .errors import ConfigErrors
 
 
-class Obj(namedtuple("Obj", "kind family args")):
+class Obj:
     """A rule or route as iproute2 arguments (after ``add``/``del``):
-    kind "rule" or "route", family 4 or 6, args a tuple of words."""
-    __slots__ = ()
+    kind "rule" or "route", family 4 or 6, args a tuple of words; equal
+    when those are. Its key (key_of_args) is built once, when first asked
+    for, and lives as long as the object: at 10,000 addresses each key is
+    asked for several times, and a cache beside the objects would keep
+    every object ever keyed."""
+    __slots__ = ("kind", "family", "args", "_key")
+
+    def __init__(self, kind, family, args):
+        self.kind, self.family, self.args, self._key = kind, family, args, None
+
+    def __eq__(self, other):
+        if not isinstance(other, Obj):
+            return NotImplemented
+        return (self.kind, self.family, self.args) == (other.kind, other.family, other.args)
+
+    def __hash__(self):
+        return hash((self.kind, self.family, self.args))
+
+    def __repr__(self):
+        return f"Obj(kind={self.kind!r}, family={self.family!r}, args={self.args!r})"
 
     @property
     def key(self):
-        found = _KEYS.get(self)
-        if found is None:
-            if len(_KEYS) >= KEYS_MAX:
-                _KEYS.clear()
-            found = _KEYS[self] = key_of_args(self.kind, self.family, self.args)
-        return found
+        if self._key is None:
+            self._key = key_of_args(self.kind, self.family, self.args)
+        return self._key
 
     def line(self, verb):
         return " ".join((self.kind, verb, *self.args))
@@ -287,12 +302,6 @@ def removal(recorded, have_keys):
 
 
 # ---------------------------------------------------------------- keys
-
-# Obj -> key: at 10,000 addresses every key is asked for several times. A
-# plain dict (an lru_cache entry costs three times as much), emptied when
-# full so a long-running follower does not grow without end.
-_KEYS = {}
-KEYS_MAX = 1 << 17
 
 # Every (field, value) pair of a key, one object each: the guard's
 # priority, a table's lookup and the protocol are in thousands of keys,
