@@ -307,6 +307,7 @@ def removal(recorded, have_keys):
 # priority, a table's lookup and the protocol are in thousands of keys,
 # and an address is in a rule of stage 1 and one of stage 3.
 _PAIRS = {}
+PAIRS_MAX = 1 << 18        # a follower runs for months: forget, then share anew
 
 
 def key_of_fields(fields):
@@ -314,6 +315,8 @@ def key_of_fields(fields):
     tuple (``pair in key`` and ``dict(key)`` work as on a set; a tuple of
     five costs 80 bytes where a frozenset costs 472)."""
     pairs = _PAIRS
+    if len(pairs) > PAIRS_MAX:
+        pairs.clear()
     return tuple([pairs.setdefault(p, p) for p in sorted(fields.items())])
 
 

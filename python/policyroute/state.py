@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 from contextlib import contextmanager
+from functools import partial
 
 from . import bands, sysctl
 from .errors import StateError
@@ -59,7 +60,7 @@ class Record:
         """The record, or ValueError naming what is wrong with it: a record
         is input, checked like configuration. ``iface``/``netns``: what
         the file's name and folder say it must be about."""
-        d = json.loads(text, object_hook=_lean)
+        d = json.loads(text, object_hook=partial(_lean, {}))
         _check(isinstance(d, dict), "not a JSON object")
         _check(type(d.get("version")) is int and d["version"] == VERSION,
                f"version is not {VERSION}")
@@ -104,21 +105,17 @@ class _Raw(tuple):
     __slots__ = ()
 
 
-def _lean(d):
+def _lean(words, d):
     """json's object_hook: each {kind, family, args} with words for args
     becomes a _Raw as soon as it is read, each word one string for the
     whole record, so the 20,000 objects at 10,000 addresses are never held
-    as dicts and lists of strings all at once. Anything else stays as read
-    for _obj to refuse."""
+    as dicts and lists of strings all at once (``words``: those read so
+    far). Anything else stays as read for _obj to refuse."""
     args = d.get("args")
     if len(d) == 3 and "kind" in d and "family" in d and type(args) is list \
             and all(type(w) is str for w in args):
-        words = _WORDS
         return _Raw((d["kind"], d["family"], tuple([words.setdefault(w, w) for w in args])))
     return d
-
-
-_WORDS = {}
 
 
 def _obj(o, i, iface, table):
