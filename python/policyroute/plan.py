@@ -307,7 +307,7 @@ def removal(recorded, have_keys):
 # priority, a table's lookup and the protocol are in thousands of keys,
 # and an address is in a rule of stage 1 and one of stage 3.
 _PAIRS = {}
-PAIRS_MAX = 1 << 18        # a follower runs for months: forget, then share anew
+PAIRS_MAX = 1 << 16    # ~10 MiB at most: a follower runs for months; forget, share anew
 
 
 def key_of_fields(fields):

@@ -454,3 +454,14 @@ def test_an_objects_key_is_built_once():
     obj, twin = plan.Obj("rule", 4, args), plan.Obj("rule", 4, tuple(list(args)))
     assert obj.key is obj.key
     assert obj == twin and len({obj, twin}) == 1 and obj != plan.Obj("rule", 6, args)
+
+
+def test_keys_stay_equal_when_the_shared_pairs_are_forgotten(monkeypatch):
+    monkeypatch.setattr(plan, "PAIRS_MAX", 4)
+    monkeypatch.setattr(plan, "_PAIRS", {})
+    args = ("from", "192.0.2.17", "priority", "100", "lookup", "200")
+    before = plan.key_of_args("rule", 4, args)
+    for n in range(8):
+        plan.key_of_args("rule", 4, ("from", f"192.0.2.{n}", "priority", str(n), "lookup", "7"))
+    assert len(plan._PAIRS) <= 5
+    assert plan.key_of_args("rule", 4, args) == before
