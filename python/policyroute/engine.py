@@ -136,6 +136,7 @@ def converge(unit, paths, runner, sysctl, registry=None, refuse=None):
                     cfg.table.name if cfg.table else None, list(plan.unique(p.mine)),
                     p.previous.sysctls if p.previous else [], unit.inputs,
                     p.previous.moved if p.previous else [])
+    p = p._replace(observed=None)   # let the first read go before verify's (10,000 addresses)
     before, done = list(record.sysctls), []
     planned = sysctl.planned(cfg, p.table_id, before)
     record.sysctls = before + [e for e in planned if e[0] not in {k for k, _o, _n in before}]
@@ -194,12 +195,13 @@ def verify(runner, iface, want):
     rule once (rules are added without NLM_F_EXCL: a rule the plan did not
     see in the kernel would be there twice)."""
     seen = observe(runner, iface)
-    have = set(seen.rule_keys + seen.route_keys)
-    missing = [o for o in want if (o.family, o.key) not in have]
+    count = Counter(seen.rule_keys)
+    count.update(seen.route_keys)
+    del seen
+    missing = [o for o in want if (o.family, o.key) not in count]
     if missing:
         raise StateError("after applying, the kernel lacks: "
                          + "; ".join(f"ip -{o.family} {o.line('add')}" for o in missing))
-    count = Counter(seen.rule_keys)
     twice = [o for o in plan.unique(want) if o.kind == "rule" and count[(o.family, o.key)] > 1]
     if twice:
         raise StateError("after applying, the kernel has more than once: "
@@ -239,7 +241,7 @@ def _remove(record, paths, runner, sysctl):
     store = paths.store()
     observed = observe(runner, "", link_exists=False)
     record.objects = plan.unshared(record.objects, plan.others_objects(
-        store.in_netns(record.netns, problems=[]), record.iface))
+        store.in_netns(record.netns, problems=[], but=record.iface), record.iface))
     lost = _found_alone(record.iface, record.netns, store, observed, record.objects)
     ops, stuck = _delete(plan.unique(record.objects) + lost, record.sysctls, runner, sysctl,
                          observed)
@@ -297,7 +299,8 @@ def stop_all(netns, paths, runner, sysctl):
 
 def _settle_loans(record, paths, runner, sysctl):
     store = paths.store()
-    records = store.in_netns(record.netns, [])     # another's bad record never blocks this stop
+    # another's bad record never blocks this stop; its own is in hand
+    records = store.in_netns(record.netns, [], but=record.iface)
     borrowed = failover.hand_back(record.iface, records)
     if not borrowed and not record.moved:
         return                              # the usual stop: no loans either way

@@ -4,7 +4,6 @@ someone planted in its place."""
 
 import errno
 import os
-import secrets
 import stat
 
 from .errors import StateError
@@ -19,7 +18,7 @@ def atomic_write(path, text, mode=0o644):
     folder, fsync, rename over ``path``."""
     folder, name = os.path.split(path)
     os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{name}.{secrets.token_hex(8)}.tmp")
+    tmp = os.path.join(folder, f".{name}.{os.urandom(8).hex()}.tmp")
     fd = _open(tmp, os.O_WRONLY | NEW, 0o600)
     try:
         try:

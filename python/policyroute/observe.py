@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from . import bands
 from .parse import IPPROTO
-from .plan import HOST_LEN, Address, Observed
+from .plan import HOST_LEN, Address, Observed, key_of_fields
 
 ACTION_TYPES = {"6": "blackhole", "7": "unreachable", "8": "prohibit"}
 
@@ -47,13 +47,12 @@ def observe(runner, iface, link_exists=True, refuse=None):
 
 def _rule_keys(rule_list, family):
     """Keys of ``ip -json rule show``'s rules, in order. Empties the list:
-    each rule's JSON is let go once read, and equal (field, value) pairs
-    are one object (at 30,000 rules, dicts and keys held side by side
-    were ~40 MiB)."""
-    pairs, out = {}, []
+    each rule's JSON is let go once read (at 30,000 rules, dicts and keys
+    held side by side were ~40 MiB)."""
+    out = []
     rule_list.reverse()
     while rule_list:
-        out.append(frozenset(pairs.setdefault(p, p) for p in rule_key(rule_list.pop(), family)))
+        out.append(rule_key(rule_list.pop(), family))
     return out
 
 
@@ -150,7 +149,7 @@ def rule_key(j, family):
         f["realms"] = f"{j['flow_from']}/{j['flow_to']}" if "flow_from" in j else str(j["flow_to"])
     if "protocol" in j:
         f["protocol"] = str(j["protocol"])
-    return frozenset(f.items())
+    return key_of_fields(f)
 
 
 def _masked(value, mask, full):
@@ -183,4 +182,4 @@ def route_key(j, family):
         f["src"] = j["prefsrc"]
     f["table"] = str(j.get("table", 254))
     f["protocol"] = str(j.get("protocol", bands.PROTO))
-    return frozenset(f.items())
+    return key_of_fields(f)

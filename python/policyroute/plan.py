@@ -2,27 +2,47 @@
 
 Pure functions only: no I/O. ``desired`` says what one interface should
 have in the kernel; ``diff`` turns desired and observed into operations.
-Objects are compared by a *key*: the same canonical (field, value) set is
-built from our own argument lists here and from ``ip -json`` in observe.py.
+Objects are compared by a *key*: the same canonical (field, value) pairs,
+sorted by field, are built from our own argument lists here and from
+``ip -json`` in observe.py (see key_of_fields).
 """
 
 import ipaddress
 import zlib
 from collections import namedtuple
-from functools import lru_cache
 
 from . import bands
 from .errors import ConfigErrors
 
 
-class Obj(namedtuple("Obj", "kind family args")):
+class Obj:
     """A rule or route as iproute2 arguments (after ``add``/``del``):
-    kind "rule" or "route", family 4 or 6, args a tuple of words."""
-    __slots__ = ()
+    kind "rule" or "route", family 4 or 6, args a tuple of words; equal
+    when those are. Its key (key_of_args) is built once, when first asked
+    for, and lives as long as the object: at 10,000 addresses each key is
+    asked for several times, and a cache beside the objects would keep
+    every object ever keyed."""
+    __slots__ = ("kind", "family", "args", "_key")
+
+    def __init__(self, kind, family, args):
+        self.kind, self.family, self.args, self._key = kind, family, args, None
+
+    def __eq__(self, other):
+        if not isinstance(other, Obj):
+            return NotImplemented
+        return (self.kind, self.family, self.args) == (other.kind, other.family, other.args)
+
+    def __hash__(self):
+        return hash((self.kind, self.family, self.args))
+
+    def __repr__(self):
+        return f"Obj(kind={self.kind!r}, family={self.family!r}, args={self.args!r})"
 
     @property
     def key(self):
-        return key_of_args(self.kind, self.family, self.args)
+        if self._key is None:
+            self._key = key_of_args(self.kind, self.family, self.args)
+        return self._key
 
     def line(self, verb):
         return " ".join((self.kind, verb, *self.args))
@@ -120,16 +140,15 @@ def auto_rules(sources, family, table_id, guard):
     family) to the table: stage 1 for each, the shared guard, stage 3 for
     each, in that order so that a half-applied set never sends traffic to
     the table's default before main's specific routes are consulted."""
-    first, second, third = bands.auto_priorities(table_id, guard)
-    proto = ("protocol", str(bands.PROTO))
+    first, second, third = map(str, bands.auto_priorities(table_id, guard))
+    proto, table = ("protocol", str(bands.PROTO)), str(table_id)
+    sources = [str(p) for p in sources]         # one string each for both stages
     out = []
     if guard and sources:
-        out += [("from", str(p), "priority", str(first), "lookup", str(table_id),
-                 "suppress_prefixlength", "0", *proto) for p in sources]
-        out.append(("priority", str(second), "lookup", "main", "suppress_prefixlength", "0",
-                    *proto))
-    out += [("from", str(p), "priority", str(third), "lookup", str(table_id), *proto)
-            for p in sources]
+        out += [("from", p, "priority", first, "lookup", table, "suppress_prefixlength", "0",
+                 *proto) for p in sources]
+        out.append(("priority", second, "lookup", "main", "suppress_prefixlength", "0", *proto))
+    out += [("from", p, "priority", third, "lookup", table, *proto) for p in sources]
     return [Obj("rule", family, a) for a in out]
 
 
@@ -284,9 +303,25 @@ def removal(recorded, have_keys):
 
 # ---------------------------------------------------------------- keys
 
-@lru_cache(maxsize=1 << 16)       # at 10,000 addresses every key is asked for several times
+# Every (field, value) pair of a key, one object each: the guard's
+# priority, a table's lookup and the protocol are in thousands of keys,
+# and an address is in a rule of stage 1 and one of stage 3.
+_PAIRS = {}
+PAIRS_MAX = 1 << 16    # ~10 MiB at most: a follower runs for months; forget, share anew
+
+
+def key_of_fields(fields):
+    """A key: the (field, value) pairs of ``fields`` sorted by field, a
+    tuple (``pair in key`` and ``dict(key)`` work as on a set; a tuple of
+    five costs 80 bytes where a frozenset costs 472)."""
+    pairs = _PAIRS
+    if len(pairs) > PAIRS_MAX:
+        pairs.clear()
+    return tuple([pairs.setdefault(p, p) for p in sorted(fields.items())])
+
+
 def key_of_args(kind, family, args):
-    """Canonical frozenset of (field, value) for our own argument lists."""
+    """Canonical key (key_of_fields) of our own argument lists."""
     fields, i = {}, 0
     if kind == "route":
         fields["dst"] = _prefix(args[0], family)
@@ -324,7 +359,7 @@ def key_of_args(kind, family, args):
             fields[word] = value
     if kind == "route":
         fields.setdefault("table", "254")
-    return frozenset(fields.items())
+    return key_of_fields(fields)
 
 
 # ``ip rule show`` prints no protocol 0 (unspec) or 2 (kernel) without -d.

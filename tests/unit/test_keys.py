@@ -426,3 +426,42 @@ def test_verify_refuses_a_rule_the_kernel_has_twice():
             engine.verify(CannedRunner(), "eth1.10", [rule])
     finally:
         ANSWERS[4][1] = saved
+
+
+def test_keys_are_sorted_pairs_whatever_the_word_order():
+    a = plan.key_of_args("rule", 4, ("from", "192.0.2.17", "priority", "100", "lookup", "200"))
+    b = plan.key_of_args("rule", 4, ("priority", "100", "lookup", "200", "from", "192.0.2.17/32"))
+    assert a == b and hash(a) == hash(b)
+    assert [f for f, _v in a] == sorted(f for f, _v in a)
+    assert ("from", "192.0.2.17/32") in a and dict(a)["action"] == "lookup 200"
+
+
+def test_equal_pairs_are_one_object():
+    """An address is in a stage-1 and a stage-3 rule, the table's lookup
+    and the protocol in every rule: one pair each (issue 12: memory)."""
+    rules = plan.auto_rules(["192.0.2.17/32", "192.0.2.19/32"], 4, 1024, guard=True)
+    first, third = rules[0].key, rules[3].key
+    assert dict(first)["from"] == dict(third)["from"] == "192.0.2.17/32"
+    shared = [p for p in first if p in third]
+    assert {f for f, _v in shared} == {"from", "action", "protocol"}
+    assert all(any(p is q for q in third) for p in shared)
+    kernel = {"priority": 20000, "src": "192.0.2.17", "table": "1024", "protocol": "201"}
+    assert all(any(p is q for q in observe.rule_key(kernel, 4)) for p in shared)
+
+
+def test_an_objects_key_is_built_once():
+    args = ("from", "192.0.2.17", "priority", "100", "lookup", "200")
+    obj, twin = plan.Obj("rule", 4, args), plan.Obj("rule", 4, tuple(list(args)))
+    assert obj.key is obj.key
+    assert obj == twin and len({obj, twin}) == 1 and obj != plan.Obj("rule", 6, args)
+
+
+def test_keys_stay_equal_when_the_shared_pairs_are_forgotten(monkeypatch):
+    monkeypatch.setattr(plan, "PAIRS_MAX", 4)
+    monkeypatch.setattr(plan, "_PAIRS", {})
+    args = ("from", "192.0.2.17", "priority", "100", "lookup", "200")
+    before = plan.key_of_args("rule", 4, args)
+    for n in range(8):
+        plan.key_of_args("rule", 4, ("from", f"192.0.2.{n}", "priority", str(n), "lookup", "7"))
+    assert len(plan._PAIRS) <= 5
+    assert plan.key_of_args("rule", 4, args) == before

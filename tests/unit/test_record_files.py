@@ -71,8 +71,8 @@ def test_temporary_names_are_unpredictable_and_exclusive(tmp_path, monkeypatch):
 def test_symlink_at_a_temporary_name_is_never_written_through(tmp_path, monkeypatch):
     victim = tmp_path / "victim"
     victim.write_text("keep\n")
-    monkeypatch.setattr(files.secrets, "token_hex", lambda n: "guessed")
-    (tmp_path / ".a.json.guessed.tmp").symlink_to(victim)
+    monkeypatch.setattr(files.os, "urandom", lambda n: b"guessed!")
+    (tmp_path / f".a.json.{b'guessed!'.hex()}.tmp").symlink_to(victim)
     with pytest.raises(FileExistsError):
         files.atomic_write(str(tmp_path / "a.json"), "evil\n")
     assert victim.read_text() == "keep\n"
