@@ -413,6 +413,7 @@ def test_exit_4_show_of_an_unmanaged_iface(box):
 
 
 def test_exit_5_is_drift_only_in_show(box):
+    box.follow = "no"       # the drift must stay for show to see
     up(box)
     box.ip("rule", "del", "priority", "22000")        # one of ours, gone by hand
     code, (item,) = show_json(box)
