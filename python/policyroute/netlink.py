@@ -199,15 +199,19 @@ def acks(marshal, data):
     ``data``, as pyroute2's marshal parses them."""
     for msg in marshal.parse(data):
         if msg["header"]["type"] == NLMSG_ERROR:
-            error = msg["header"]["error"]
-            yield msg["header"]["sequence_number"], _words(msg, error) if error else ""
+            yield msg["header"]["sequence_number"], _refusal(msg)
 
 
-def _words(msg, error):
-    """iproute2's words for a refusal: the kernel's extended message
-    ("Error: ..."), else "RTNETLINK answers: <strerror>"."""
+def _refusal(msg):
+    """iproute2's words for a refused request: the kernel's extended
+    message ("Error: ..."), else "RTNETLINK answers: <strerror>"; "" for
+    an ACK (error 0, even with a message: pyroute2 0.7 makes that a
+    NetlinkError(0))."""
+    error = msg["header"]["error"]
+    code = getattr(error, "code", getattr(error, "errno", None))
+    if error is None or code == 0:
+        return ""
     text = msg.get_attr("NLMSGERR_ATTR_MSG")
     if text:
         return f"Error: {text}."
-    code = getattr(error, "code", None) or getattr(error, "errno", None)
     return f"RTNETLINK answers: {os.strerror(code)}" if code else f"netlink: {error}"

@@ -148,7 +148,7 @@ def ack(seq, code, text=None):
 @needs_pyroute2
 def test_ack_words_like_iproute2():
     marshal = netlink.library()["Marshal"]()
-    data = ack(1, 0) + ack(2, 2) + ack(3, 22, "Invalid table")
+    data = ack(1, 0) + ack(2, 2) + ack(3, 22, "Invalid table") + ack(4, 0, "a warning")
     assert list(netlink.acks(marshal, data)) == [
         (1, ""), (2, "RTNETLINK answers: No such file or directory"),
-        (3, "Error: Invalid table.")]
+        (3, "Error: Invalid table."), (4, "")]      # a warning with success is no refusal
