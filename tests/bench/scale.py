@@ -216,6 +216,37 @@ def native_figures(box, lines, runs):
     return median_ms(add), median_ms(delete)
 
 
+def v4_rule_lines(n):
+    """The rule lines plan.py lays out for n scattered addresses, in IPv4:
+    254 scattered documentation addresses are all there are, so address
+    i is address(4, i % 254) sending to its own table 1025 + i // 254 at
+    the priorities of one interface (as if each alias had a table). To
+    the kernel that is the same list: it compares rules field by field,
+    and the priorities are what decides where one is inserted."""
+    from policyroute import bands
+    first, guard, third = bands.auto_priorities(1025, True)
+    lines = [f"rule add priority {guard} lookup main suppress_prefixlength 0 protocol 201"]
+    for i in range(n):
+        src, table = address(4, i % 254), 1025 + i // 254
+        lines += [f"rule add from {src} priority {first} lookup {table} "
+                  "suppress_prefixlength 0 protocol 201",
+                  f"rule add from {src} priority {third} lookup {table} protocol 201"]
+    return lines
+
+
+def v4_apply_figures(n, runs):
+    """Runner.batch (as the helper applies) and ip -batch of
+    v4_rule_lines(n), in an empty namespace: the IPv4 figure beside an
+    IPv6 N, whose rule changes each walk every IPv6 route."""
+    box = ScaleBox(1)
+    try:
+        lines = v4_rule_lines(n)
+        return {"rules": len(lines), "netlink": netlink_figures(box, lines, runs),
+                "batch": batch_figures(box, lines, 1)}
+    finally:
+        box.close()
+
+
 def figures(helper, n, tmp):
     """Every figure for N addresses, in one namespace."""
     runs = BIG_RUNS if n >= 10000 else RUNS
@@ -228,9 +259,10 @@ def figures(helper, n, tmp):
             if n <= BATCH_MAX else None
         row["native"] = native_figures(box, lines, 1 if n >= 1000 else runs) \
             if n <= NATIVE_MAX else None
-        return row
     finally:
         box.close()
+    row["v4"] = v4_apply_figures(n, runs) if box.family == 6 else None
+    return row
 
 
 def _ms(value, width=10):
@@ -256,6 +288,13 @@ def table(rows):
                    f"{_cell(r['batch'], 0)} {_cell(r['batch'], 1)} "
                    f"{_cell(r['native'], 0)} {_cell(r['native'], 1)} {ratio} "
                    f"{r['rss']:>8.1f} {_ms(r['follower'], 9)}")
+    for n, r in rows.items():
+        if r["v4"]:
+            v4 = r["v4"]
+            out.append(f"  {n:>5} as IPv4 rules ({v4['rules']}, 254 sources x tables), "
+                       f"apply layer alone: netlink +{_ms(v4['netlink'][0], 1)} "
+                       f"-{_ms(v4['netlink'][1], 1)}, ip -batch +{_ms(v4['batch'][0], 1)} "
+                       f"-{_ms(v4['batch'][1], 1)}")
     out.append("netlink: policyroute's pyroute2 path alone (the helper uses it from "
                f"{HELPER_THRESHOLD} rule lines in one call, else ip -batch)")
     out.append(f"native (one ip process per rule) measured up to N = {NATIVE_MAX}; "
