@@ -211,20 +211,22 @@ class Runner:
 
 
 def _rule_request(family, line):
-    """netlink.rule_request of a ``rule add|del`` line, else None."""
+    """(verb, priority, fields) of a ``rule add|del`` line netlink.py
+    translates, else None."""
     words = line.split()
     if words[:1] == ["rule"] and words[1:2] in (["add"], ["del"]):
-        return netlink.rule_request(family, words[2:])
+        rule = netlink.rule_request(family, words[2:])
+        return rule and (words[1], *rule)
     return None
 
 
 def _netlink_requests(family, lines):
     """The netlink request of each line (None: ip runs it), or all None
     when too few to pay for pyroute2's import, or pyroute2 is missing."""
-    rules = [_rule_request(family, line) for line in lines]
-    if sum(rule is not None for rule in rules) < netlink.THRESHOLD or netlink.library() is None:
+    requests = [_rule_request(family, line) for line in lines]
+    if sum(r is not None for r in requests) < netlink.THRESHOLD or netlink.library() is None:
         return [None] * len(lines)
-    return [rule and (line.split(None, 2)[1], *rule) for line, rule in zip(lines, rules)]
+    return requests
 
 
 def _runs(requests):
