@@ -1,9 +1,11 @@
 """Apply layer: the only code that runs ``ip`` or writes to the kernel.
 
 Reads use ``ip -N -json -batch -`` (one process per family for every
-query). Writes are lines in iproute2's words: rule lines netlink.py
-translates go as rtnetlink requests without NLM_F_EXCL, the others
-through one ``ip -batch -`` per run of them. Arguments go to iproute2 as
+query). Writes are lines in iproute2's words: in a call with at least
+netlink.THRESHOLD rule lines netlink.py translates, those go as
+rtnetlink requests (pyroute2) without NLM_F_EXCL; every other line, and
+every line of a smaller call or when pyroute2 is missing, through one
+``ip -batch -`` per run of them. Arguments go to iproute2 as
 lines on stdin or argument lists, never through a shell.
 """
 
@@ -126,7 +128,7 @@ class Runner:
         subset: see netlink.Socket.send) and .applied = one past the last
         line that may have run."""
         done = []
-        for channel, run in _runs(family, lines):
+        for channel, run in _runs(_netlink_requests(family, lines)):
             try:
                 channel(self, family, [lines[i] for i, _req in run], [r for _i, r in run], force)
             except KernelError as e:
@@ -208,17 +210,31 @@ class Runner:
             raise KernelError(f"sysctl {key}={value}", e.strerror) from None
 
 
-def _runs(family, lines):
+def _rule_request(family, line):
+    """(verb, priority, fields) of a ``rule add|del`` line netlink.py
+    translates, else None."""
+    words = line.split()
+    if words[:1] == ["rule"] and words[1:2] in (["add"], ["del"]):
+        rule = netlink.rule_request(family, words[2:])
+        return rule and (words[1], *rule)
+    return None
+
+
+def _netlink_requests(family, lines):
+    """The netlink request of each line (None: ip runs it), or all None
+    when too few to pay for pyroute2's import, or pyroute2 is missing."""
+    requests = [_rule_request(family, line) for line in lines]
+    if sum(r is not None for r in requests) < netlink.THRESHOLD or netlink.library() is None:
+        return [None] * len(lines)
+    return requests
+
+
+def _runs(requests):
     """Consecutive lines of one channel: [(channel, [(index, request)])].
-    A request is (verb, priority, body) for netlink, None for ip."""
+    A request is (verb, priority, fields) for netlink, None for ip."""
     out = []
-    for i, line in enumerate(lines):
-        words = line.split()
-        rule = None
-        if words[:1] == ["rule"] and words[1:2] in (["add"], ["del"]):
-            rule = netlink.rule_request(family, words[2:])
-        channel = Runner._ip_batch if rule is None else Runner._netlink
-        request = None if rule is None else (words[1], *rule)
+    for i, request in enumerate(requests):
+        channel = Runner._ip_batch if request is None else Runner._netlink
         if out and out[-1][0] is channel:
             out[-1][1].append((i, request))
         else:
@@ -227,12 +243,12 @@ def _runs(family, lines):
 
 
 def _kernel_order(requests):
-    """Indices of requests [(verb, priority, body)] in the order to send
+    """Indices of requests [(verb, priority, fields)] in the order to send
     them: the plan's order of adds and deletions is kept (make before
     break), and within each stretch of one verb, adds go highest priority
     first and deletions lowest first."""
     keys, stretch = [], 0
-    for i, (verb, priority, _body) in enumerate(requests):
+    for i, (verb, priority, _fields) in enumerate(requests):
         if i and verb != requests[i - 1][0]:
             stretch += 1
         keys.append((stretch, -priority if verb == "add" else priority, i))

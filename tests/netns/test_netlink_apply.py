@@ -4,9 +4,12 @@ deleted exactly, in both families, and a refusal in the middle of a
 chunk rolled back with the refused rule named in iproute2's words.
 
 Each case runs engine.apply in a child process under both interpreters
-the helper meets: this venv's Python, and /usr/bin/python3 (the
-installed helper's, with Debian's pyroute2 0.7; netlink.py needs none).
-The kernel is read with `ip -N -json` and compared by observe.rule_key.
+the helper meets: this venv's Python (pyroute2 0.9), and /usr/bin/python3
+(the installed helper's, with Debian's pyroute2 0.7). The child lowers
+netlink.THRESHOLD so a few hundred rules go by netlink; with the real
+threshold a small call, and any call without pyroute2, goes through
+ip -batch. The kernel is read with `ip -N -json` and compared by
+observe.rule_key.
 """
 
 import json
@@ -24,14 +27,17 @@ REPO = Path(__file__).resolve().parents[2]
 INTERPRETERS = [sys.executable] + (["/usr/bin/python3"] if os.path.exists("/usr/bin/python3")
                                    else [])
 
-# Runs engine.apply on the ops in argv[2] inside namespace argv[1]; prints
-# the error (or null) and the kernel's rule count afterwards.
+# Runs engine.apply on the ops in argv[2] inside namespace argv[1], with
+# netlink.THRESHOLD argv[3] ("" keeps it); prints the error (or null) and
+# whether pyroute2 was imported.
 DRIVER = """
 import json, sys
-from policyroute import engine, plan
+from policyroute import engine, netlink, plan
 from policyroute.errors import KernelError
 from policyroute.kernel import Runner, in_netns
 ns, spec = sys.argv[1], json.loads(sys.argv[2])
+if sys.argv[3]:
+    netlink.THRESHOLD = int(sys.argv[3])
 ops = [plan.Op(verb, plan.Obj("rule", family, tuple(args.split())))
        for verb, family, args in spec]
 with in_netns(ns):
@@ -40,8 +46,9 @@ with in_netns(ns):
         error = None
     except KernelError as e:
         error = str(e)
-print(json.dumps({"error": error}))
+print(json.dumps({"error": error, "pyroute2": "pyroute2" in sys.modules}))
 """
+NO_PYROUTE2 = "raise ImportError('hidden by the test')\n"
 
 ABSENT = {4: "192.0.2.99", 6: "2001:db8:9::99"}      # in no rule
 
@@ -92,12 +99,20 @@ def state(ns):
     return {family: rules(ns, family) for family in (4, 6)}
 
 
-def apply(interpreter, ns, spec):
-    env = dict(os.environ, PYTHONPATH=str(REPO / "python"))
-    proc = subprocess.run([interpreter, "-c", DRIVER, ns, json.dumps(spec)], env=env,
-                          capture_output=True, text=True, timeout=120)
+def run(interpreter, ns, spec, threshold="1", path=()):
+    """The driver's answer; threshold 1: every translatable line by netlink."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([*map(str, path), str(REPO / "python")]))
+    # -S: no site, as the installed helper runs (netlink.library() adds it)
+    proc = subprocess.run([interpreter, "-S", "-c", DRIVER, ns, json.dumps(spec), threshold],
+                          env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)["error"]
+    return json.loads(proc.stdout)
+
+
+def apply(interpreter, ns, spec):
+    answer = run(interpreter, ns, spec)
+    assert answer["pyroute2"]
+    return answer["error"]
 
 
 def ip_batch(ns, family, lines):
@@ -160,3 +175,32 @@ def test_lines_netlink_does_not_translate_go_through_ip(netns, interpreter):
     assert state(netns)[4] == sorted(before[4] + [key(4, a) for a in mixed], key=sorted)
     assert apply(interpreter, netns, [("del", 4, line) for line in mixed]) is None
     assert state(netns) == before
+
+
+@pytest.mark.parametrize("interpreter", INTERPRETERS)
+def test_a_small_start_goes_through_ip_without_pyroute2(netns, interpreter):
+    """Four addresses' rules with the real threshold: exact, and pyroute2
+    never imported (its import would cost the start ~140 ms)."""
+    before = state(netns)
+    lines = auto_rules(4, 4)
+    answer = run(interpreter, netns, [("add", 4, line) for line in lines], threshold="")
+    assert answer == {"error": None, "pyroute2": False}
+    assert state(netns)[4] == sorted(before[4] + [key(4, a) for a in lines], key=sorted)
+
+
+@pytest.mark.parametrize("interpreter", INTERPRETERS)
+def test_without_pyroute2_every_line_goes_through_ip(netns, interpreter, tmp_path):
+    """pyroute2 not importable: the same rules through ip -batch, exactly,
+    and a refusal still named in iproute2's words and rolled back."""
+    (tmp_path / "pyroute2").mkdir()
+    (tmp_path / "pyroute2" / "__init__.py").write_text(NO_PYROUTE2)
+    before = state(netns)
+    lines = auto_rules(4, 150)
+    answer = run(interpreter, netns, [("add", 4, line) for line in lines], path=[tmp_path])
+    assert answer == {"error": None, "pyroute2": False}
+    assert state(netns)[4] == sorted(before[4] + [key(4, a) for a in lines], key=sorted)
+    absent = f"from {ABSENT[4]} priority 200 lookup 1025 protocol 201"
+    spec = [("del", 4, line) for line in lines] + [("del", 4, absent)]
+    error = run(interpreter, netns, spec, path=[tmp_path])["error"]
+    assert error.startswith(f"ip -4 rule del {absent}: ") and "No such file" in error
+    assert state(netns)[4] == sorted(before[4] + [key(4, a) for a in lines], key=sorted)

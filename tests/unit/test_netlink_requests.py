@@ -1,62 +1,71 @@
 """netlink.py without a kernel: which rule lines it translates, the bytes
-of a request (read back field by field against the uapi layout), and
-the words of an ACK the kernel refused with."""
+pyroute2 makes of a request (read back field by field against the uapi
+layout, independently of pyroute2), the words of an ACK the kernel
+refused with, and when kernel.Runner uses netlink at all."""
 
 import socket
 import struct
+import sys
 
 import pytest
 
-from policyroute import netlink
-from policyroute.kernel import _kernel_order, _runs, Runner
+from policyroute import kernel, netlink
+from policyroute.kernel import _kernel_order, _netlink_requests, _runs, Runner
 
 AUTO = "from 192.0.2.17/32 priority 20001 lookup 1025 suppress_prefixlength 0 protocol 201"
+HEADER = struct.Struct("=IHHII")        # nlmsghdr: len type flags seq pid
+RULE = struct.Struct("=BBBBBBBBI")      # fib_rule_hdr
+FRA_DST, FRA_SRC, FRA_PRIORITY = 1, 2, 6
+FRA_SUPPRESS_PREFIXLEN, FRA_TABLE, FRA_PROTOCOL = 14, 15, 21
+RTM_NEWRULE, RTM_DELRULE = 32, 33
+
+needs_pyroute2 = pytest.mark.skipif(netlink.library() is None, reason="no pyroute2")
 
 
-def attrs(body):
-    """{type: payload} of the attributes after the 12-byte fib_rule_hdr."""
-    out, at = {}, netlink.RULE.size
-    while at < len(body):
-        size, kind = struct.unpack_from("=HH", body, at)
-        out[kind] = body[at + 4:at + size]
+def request(family, line, verb="add", seq=7):
+    """(nlmsghdr fields, fib_rule_hdr fields, {attr type: payload})."""
+    _priority, fields = netlink.rule_request(family, line.split())
+    data = netlink.encode(verb, fields, seq)
+    header = HEADER.unpack_from(data)
+    assert header[0] == len(data)
+    out, at = {}, HEADER.size + RULE.size
+    while at < len(data):
+        size, kind = struct.unpack_from("=HH", data, at)
+        out[kind] = data[at + 4:at + size]
         at += (size + 3) & ~3
-    assert at == len(body)
-    return out
+    assert at == len(data)
+    return header, RULE.unpack_from(data, HEADER.size), out
 
 
-def test_an_automatic_rule_packs_as_iproute2_would_send_it():
-    priority, body = netlink.rule_request(4, AUTO.split())
-    assert priority == 20001
-    family, dst_len, src_len, tos, table, _r1, _r2, action, flags = \
-        netlink.RULE.unpack_from(body)
+@needs_pyroute2
+def test_an_automatic_rule_is_sent_as_iproute2_would_send_it():
+    _h, rule, attrs = request(4, AUTO)
+    family, dst_len, src_len, tos, table, _r1, _r2, action, flags = rule
     assert (family, dst_len, src_len, tos, action, flags) == (socket.AF_INET, 0, 32, 0, 1, 0)
     assert table == 0                   # 1025 does not fit the header's byte: FRA_TABLE says it
-    a = attrs(body)
-    assert a == {netlink.FRA_PRIORITY: struct.pack("=I", 20001),
-                 netlink.FRA_TABLE: struct.pack("=I", 1025),
-                 netlink.FRA_SRC: socket.inet_pton(socket.AF_INET, "192.0.2.17"),
-                 netlink.FRA_SUPPRESS_PREFIXLEN: struct.pack("=I", 0),
-                 netlink.FRA_PROTOCOL: b"\xc9"}
+    assert attrs == {FRA_PRIORITY: struct.pack("=I", 20001),
+                     FRA_TABLE: struct.pack("=I", 1025),
+                     FRA_SRC: socket.inet_pton(socket.AF_INET, "192.0.2.17"),
+                     FRA_SUPPRESS_PREFIXLEN: struct.pack("=I", 0),
+                     FRA_PROTOCOL: b"\xc9"}
 
 
+@needs_pyroute2
 def test_ipv6_prefix_and_main_table():
-    _p, body = netlink.rule_request(6, "from 2001:db8:10::/64 to 2001:db8::1 priority 5 "
-                                       "lookup main protocol 201".split())
-    _f, dst_len, src_len, _t, table, *_rest = netlink.RULE.unpack_from(body)
+    _h, rule, attrs = request(6, "from 2001:db8:10::/64 to 2001:db8::1 priority 5 "
+                                 "lookup main protocol 201")
+    _f, dst_len, src_len, _t, table, *_rest = rule
     assert (dst_len, src_len, table) == (128, 64, 254)
-    a = attrs(body)
-    assert a[netlink.FRA_SRC] == socket.inet_pton(socket.AF_INET6, "2001:db8:10::")
-    assert a[netlink.FRA_DST] == socket.inet_pton(socket.AF_INET6, "2001:db8::1")
-    assert netlink.FRA_SUPPRESS_PREFIXLEN not in a
+    assert attrs[FRA_SRC] == socket.inet_pton(socket.AF_INET6, "2001:db8:10::")
+    assert attrs[FRA_DST] == socket.inet_pton(socket.AF_INET6, "2001:db8::1")
+    assert FRA_SUPPRESS_PREFIXLEN not in attrs
 
 
+@needs_pyroute2
 def test_add_has_no_excl_and_del_no_create():
-    _p, body = netlink.rule_request(4, AUTO.split())
-    for verb, kind, flags in (("add", netlink.RTM_NEWRULE, 0x405),
-                              ("del", netlink.RTM_DELRULE, 0x5)):
-        size, got_kind, got_flags, seq, pid = netlink.HEADER.unpack_from(
-            netlink.encode(verb, body, 7))
-        assert (size, got_kind, got_flags, seq, pid) == (16 + len(body), kind, flags, 7, 0)
+    for verb, kind, flags in (("add", RTM_NEWRULE, 0x405), ("del", RTM_DELRULE, 0x5)):
+        (_size, got_kind, got_flags, seq, pid), _r, _a = request(4, AUTO, verb, 7)
+        assert (got_kind, got_flags, seq, pid) == (kind, flags, 7, 0)
 
 
 @pytest.mark.parametrize("line", [
@@ -79,34 +88,67 @@ def test_lines_left_to_iproute2(line):
 
 
 def test_runs_keep_the_order_and_split_by_channel():
-    lines = [f"rule add {AUTO}", "route add 192.0.2.0/24 dev eth0 table 1025",
-             f"rule add {AUTO.replace('20001', '20002')}", f"rule del {AUTO}"]
-    runs = _runs(4, lines)
+    requests = [("add", 20001, {}), None, ("add", 20002, {}), ("del", 20001, {})]
+    runs = _runs(requests)
     assert [(channel, [i for i, _r in run]) for channel, run in runs] == [
         (Runner._netlink, [0]), (Runner._ip_batch, [1]), (Runner._netlink, [2, 3])]
     # in one run: the plan's order of verbs stays (make before break);
     # within a stretch of one verb, adds highest priority first and
     # deletions lowest first
-    requests = [("del", 21001, b""), ("del", 20001, b""), ("add", 20001, b""),
-                ("add", 22001, b""), ("del", 22002, b""), ("del", 20002, b"")]
+    requests = [("del", 21001, {}), ("del", 20001, {}), ("add", 20001, {}),
+                ("add", 22001, {}), ("del", 22002, {}), ("del", 20002, {})]
     assert _kernel_order(requests) == [1, 0, 3, 2, 5, 4]
 
 
+def lines(count):
+    return [f"rule add from 192.0.2.{i % 250 + 1}/32 priority {20001 + i} lookup 1025 "
+            f"protocol 201" for i in range(count)]
+
+
+def test_a_small_call_goes_through_ip_and_does_not_import_pyroute2(monkeypatch):
+    monkeypatch.setattr(netlink, "_library", [])
+    monkeypatch.delitem(sys.modules, "pyroute2", raising=False)
+    small = lines(netlink.THRESHOLD - 1) + ["route add 192.0.2.0/24 dev eth0 table 1025"]
+    assert _netlink_requests(4, small) == [None] * len(small)
+    assert netlink._library == [] and "pyroute2" not in sys.modules
+
+
+@needs_pyroute2
+def test_a_large_call_goes_by_netlink_but_not_its_other_lines():
+    big = lines(netlink.THRESHOLD) + ["route add 192.0.2.0/24 dev eth0 table 1025"]
+    requests = _netlink_requests(4, big)
+    assert [r[:2] for r in requests[:2]] == [("add", 20001), ("add", 20002)]
+    assert None not in requests[:-1] and requests[-1] is None
+
+
+def test_without_pyroute2_a_large_call_goes_through_ip(monkeypatch):
+    monkeypatch.setattr(netlink, "_library", [None])
+    big = lines(netlink.THRESHOLD)
+    assert _netlink_requests(4, big) == [None] * len(big)
+    assert kernel.Runner._ip_batch in {c for c, _r in _runs(_netlink_requests(4, big))}
+
+
 def ack(seq, code, text=None):
-    """An NLMSG_ERROR message as the kernel sends it with CAP_ACK/EXT_ACK."""
-    flags = netlink.NLM_F_CAPPED
-    tlv = b""
+    """An NLMSG_ERROR message as the kernel sends it with EXT_ACK: the
+    error, the request (whole when refused) and maybe the kernel's words."""
+    flags, tlv = 0, b""
+    request = netlink.encode("add", netlink.rule_request(4, AUTO.split())[1], seq)
+    if not code:
+        request = request[:HEADER.size]
+        flags |= 0x100                                  # NLM_F_CAPPED
     if text is not None:
-        flags |= netlink.NLM_F_ACK_TLVS
+        flags |= 0x200                                  # NLM_F_ACK_TLVS
         payload = text.encode() + b"\0"
-        tlv = struct.pack("=HH", 4 + len(payload), netlink.NLMSGERR_ATTR_MSG) + payload
+        tlv = struct.pack("=HH", 4 + len(payload), 1) + payload   # NLMSGERR_ATTR_MSG
         tlv += b"\0" * (-len(tlv) % 4)
-    body = struct.pack("=i", -code) + netlink.HEADER.pack(16, 32, 0x405, seq, 0) + tlv
-    return netlink.HEADER.pack(16 + len(body), netlink.NLMSG_ERROR, flags, seq, 1) + body
+    body = struct.pack("=i", -code) + request + tlv
+    return HEADER.pack(16 + len(body), netlink.NLMSG_ERROR, flags, seq, 1) + body
 
 
+@needs_pyroute2
 def test_ack_words_like_iproute2():
-    data = ack(1, 0) + ack(2, 2) + ack(3, 22, "Invalid table")
-    assert list(netlink._acks(data)) == [
-        (1, 0, ""), (2, 2, "RTNETLINK answers: No such file or directory"),
-        (3, 22, "Error: Invalid table.")]
+    marshal = netlink.library()["Marshal"]()
+    data = ack(1, 0) + ack(2, 2) + ack(3, 22, "Invalid table") + ack(4, 0, "a warning")
+    assert list(netlink.acks(marshal, data)) == [
+        (1, ""), (2, "RTNETLINK answers: No such file or directory"),
+        (3, "Error: Invalid table."), (4, "")]      # a warning with success is no refusal
