@@ -11,10 +11,10 @@ plain layout (one triple per address, what this project added before) and
 the compact one (plan.desired: covering prefixes, one shared guard) side
 by side. Medians over interleaved repeats; ratio to N = 0.
 
-Rules are written with raw netlink (no NLM_F_EXCL, highest priority
-first), which takes seconds where `ip -batch` takes minutes at 30,000
-rules; the layouts themselves come from plan.py (compact) and from
-``plain_rules`` here.
+Rules are written as the helper writes them (kernel.Runner.batch: netlink
+through pyroute2, no NLM_F_EXCL, highest priority first, where `ip -batch`
+takes minutes at 30,000 rules); the layouts themselves come from plan.py
+(compact) and from ``plain_rules`` here.
 
 Run as root: `python tests/bench/datapath.py` prints the table alone.
 Everything happens in namespaces made and removed here.
@@ -25,7 +25,6 @@ import ipaddress
 import os
 import socket
 import statistics
-import struct
 import subprocess
 import sys
 import time
@@ -87,63 +86,14 @@ def compact_rules(addrs, table=TABLE):
 LAYOUTS = {"plain": plain_rules, "compact": compact_rules}
 
 
-# ------------------------------------------------------------ netlink
+# ------------------------------------------------------------ rules
 
-RTM_NEWRULE, NLMSG_ERROR = 32, 2
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_CREATE = 0x1, 0x4, 0x400
-FRA_SRC, FRA_PRIORITY, FRA_SUPPRESS_PREFIXLEN, FRA_TABLE, FRA_PROTOCOL = 2, 6, 14, 15, 21
-FR_ACT_TO_TBL = 1
-
-
-def _attr(kind, data):
-    size = 4 + len(data)
-    return struct.pack("HH", size, kind) + data + b"\0" * (-size % 4)
-
-
-def rule_message(args, seq):
-    """``ip rule add`` arguments (our own words only) -> RTM_NEWRULE."""
-    words = dict(zip(args[::2], args[1::2]))
-    attrs, src_len = b"", 0
-    if "from" in words:
-        net = ipaddress.ip_network(words["from"])
-        attrs += _attr(FRA_SRC, net.network_address.packed)
-        src_len = net.prefixlen
-    table = bands.RESERVED_TABLES.get(words["lookup"]) or int(words["lookup"])
-    attrs += _attr(FRA_PRIORITY, struct.pack("I", int(words["priority"])))
-    attrs += _attr(FRA_TABLE, struct.pack("I", table))
-    if "suppress_prefixlength" in words:
-        attrs += _attr(FRA_SUPPRESS_PREFIXLEN, struct.pack("i", int(words["suppress_prefixlength"])))
-    attrs += _attr(FRA_PROTOCOL, struct.pack("B", int(words["protocol"])))
-    body = struct.pack("BBBBBBBBI", socket.AF_INET6, 0, src_len, 0, 0, 0, 0, FR_ACT_TO_TBL, 0)
-    body += attrs
-    return struct.pack("IHHII", 16 + len(body), RTM_NEWRULE,
-                       NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE, seq, 0) + body
-
-
-def add_rules(rules, chunk=200):
-    """Add rules in the current namespace: highest priority number first
-    (each insert then stops early in the kernel's sorted list), without
-    NLM_F_EXCL (whose duplicate check walks every rule)."""
-    ordered = sorted(rules, key=lambda a: -int(a[a.index("priority") + 1]))
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as nl:
-        for start in range(0, len(ordered), chunk):
-            part = ordered[start:start + chunk]
-            nl.send(b"".join(rule_message(a, start + i + 1) for i, a in enumerate(part)))
-            _acks(nl, len(part))
-
-
-def _acks(nl, count):
-    while count:
-        data = nl.recv(1 << 16)
-        offset = 0
-        while offset < len(data):
-            size, kind = struct.unpack_from("IH", data, offset)
-            if kind == NLMSG_ERROR:
-                error = struct.unpack_from("i", data, offset + 16)[0]
-                if error:
-                    raise OSError(-error, os.strerror(-error))
-                count -= 1
-            offset += size
+def add_rules(rules):
+    """Add rules in the current namespace the way the helper does
+    (kernel.Runner.batch: netlink through pyroute2 without NLM_F_EXCL at
+    this size, highest priority first; else one ip -batch)."""
+    from policyroute.kernel import Runner
+    Runner().batch(6, ["rule add " + " ".join(args) for args in rules])
 
 
 # ------------------------------------------------------------ namespaces
