@@ -133,8 +133,9 @@ def test_config_edited_between_start_and_stop(seeded):
     assert rule_text(seeded) == before
     table = str(SEED["tables"]["e1v10"])        # nothing left in the old table
     left = seeded.run(["ip", "-4", "route", "show", "table", table])
-    assert left.stdout == "" and left.stderr in ("", "Error: ipv4: FIB table does not exist.\n"), \
-        left
+    # an emptied table may stay in the kernel, or be gone
+    assert left.stdout == "" and (left.stderr == "" or left.stderr.startswith(
+        "Error: ipv4: FIB table does not exist.")), left
 
 
 def test_stop_of_interface_never_started_by_module(seeded, module_path):
@@ -239,8 +240,9 @@ def test_kernel_refusal_rolls_back_and_fails_start(seeded):
     assert rule_text(seeded) == before
     table = str(SEED["tables"]["e1v10"])        # nothing left in the old table
     left = seeded.run(["ip", "-4", "route", "show", "table", table])
-    assert left.stdout == "" and left.stderr in ("", "Error: ipv4: FIB table does not exist.\n"), \
-        left
+    # an emptied table may stay in the kernel, or be gone
+    assert left.stdout == "" and (left.stderr == "" or left.stderr.startswith(
+        "Error: ipv4: FIB table does not exist.")), left
     assert seeded.run(["ls", "/run/policyroute"]).stdout.strip() == ""
 
 
