@@ -104,7 +104,7 @@ def compute(cfg, paths, runner, pending=(), registry=None, set_aside=False, refu
     previous = previous_record(cfg.iface, cfg.netns, paths, runner, observed, set_aside)
     # The others' records say which shared rules (the guard) they still
     # want; one that cannot be read is its own start's problem.
-    records = paths.store().in_netns(cfg.netns, problems=[])
+    records = paths.store().in_netns(cfg.netns, problems=[], but=cfg.iface)
     want = plan.desired(cfg, number, registry, observed)
     planned = Planned(number, previous, observed, want, [])
     ops = plan.diff(want, observed.rule_keys + observed.route_keys, planned.mine,
@@ -487,12 +487,10 @@ def previous_record(iface, netns, paths, runner, observed=None, set_aside=False,
 def _found_alone(iface, netns, store, observed, known=()):
     """found(), but ``known`` objects and what another interface's record
     lists (the records are read only when something is left)."""
-    seen = {(o.family, o.key) for o in known}
-    objects = [o for o in found(iface, observed) if (o.family, o.key) not in seen]
+    objects = plan.unshared(found(iface, observed), known)
     if objects:
-        others = {(o.family, o.key) for name, r in store.in_netns(netns, []).items()
-                  if name != iface for o in r.objects}
-        objects = [o for o in objects if (o.family, o.key) not in others]
+        objects = plan.unshared(objects, plan.others_objects(
+            store.in_netns(netns, [], but=iface), iface))
     return objects
 
 
