@@ -10,19 +10,12 @@ naming the exception's type and text; 130 after Ctrl-C; 0 when whoever
 read stdout went away (`policyroute show | head -1`).
 """
 
-import argparse
 import os
 import sys
+from types import SimpleNamespace
 
-from . import __version__
-from .commands import COMMANDS, load
-from .errors import EXIT_STATE, EXIT_USAGE, PolicyRouteError, UsageError
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):
-        command = self.prog.partition(" ")[2]
-        raise UsageError(f"{command}: {message}" if command else message)
+from .commands import HOOKS, load
+from .errors import EXIT_STATE, EXIT_USAGE, PolicyRouteError
 
 
 class Context:
@@ -60,47 +53,6 @@ class Context:
         print(f"policyroute: warning: {message}", file=sys.stderr, flush=True)
 
 
-def _global_options(p):
-    p.add_argument("--version", action="version", version=f"policyroute {__version__}")
-    p.add_argument("--state-dir", help="records of what was applied "
-                   "(default $POLICYROUTE_STATE_DIR or /run/policyroute)")
-    p.add_argument("--iproute2-dir", help="iproute2's configuration folder holding rt_tables "
-                   "(default $POLICYROUTE_IPROUTE2_DIR or /etc/iproute2)")
-    p.add_argument("-v", "--verbose", action="store_true", help="print every ip command run")
-
-
-def _chosen(argv):
-    """The subcommand named in argv, read past the global options' values."""
-    pre = Parser(prog="policyroute", add_help=False)
-    _global_options(pre)
-    pre.add_argument("command", nargs="?")
-    try:
-        known, _rest = pre.parse_known_args([a for a in argv if a not in ("-h", "--help",
-                                                                          "--version")])
-    except UsageError:
-        return None
-    return known.command if known.command in COMMANDS else None
-
-
-def build_parser(argv=()):
-    """Full arguments for the command in argv, and no other (a hook at
-    boot builds one subparser, not eleven); without one, every command by
-    name for --help."""
-    p = Parser(prog="policyroute", description="Source-based policy routing for netifrc.")
-    _global_options(p)
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    chosen = _chosen(argv)
-    for name, (_module, text) in COMMANDS.items():
-        if chosen and name != chosen:
-            continue
-        sp = sub.add_parser(name, help=text, description=text)
-        if name == chosen:
-            module = load(name)
-            module.add_arguments(sp)
-            sp.set_defaults(run=module.run)
-    return p
-
-
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
@@ -124,7 +76,36 @@ def main(argv=None):
         return _error([f"internal error: {type(e).__name__}: {e}"], EXIT_STATE)
 
 
+def hook_args(argv):
+    """The netifrc module's own calls, read without argparse (whose
+    import, gettext, locale and parser building are a quarter of a hook's
+    time at boot); None for any other command line, which argparse reads:
+
+        [--verbose] pre-start|post-start --ifvar=IFVAR --values=- -- IFACE
+        [--verbose] stop --values=- -- IFACE
+
+    Every other option of the command is None (commands.HOOKS names
+    them); test_cli compares this reading with argparse's."""
+    verbose = argv[:1] == ["--verbose"]
+    words = argv[1:] if verbose else list(argv)
+    if len(words) < 4 or words[0] not in HOOKS or words[-3:-1] != ["--values=-", "--"]:
+        return None
+    command, middle = words[0], words[1:-3]
+    args = SimpleNamespace(state_dir=None, iproute2_dir=None, verbose=verbose, command=command,
+                           iface=words[-1], values="-", **dict.fromkeys(HOOKS[command]))
+    if "ifvar" in HOOKS[command] and middle[:1] and middle[0].startswith("--ifvar="):
+        args.ifvar, middle = middle[0].partition("=")[2], middle[1:]
+    if middle:
+        return None
+    args.run = load(command).run
+    return args
+
+
 def _run(argv):
+    args = hook_args(argv)
+    if args is not None:
+        return args.run(args, Context(args)) or 0
+    from .options import build_parser
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not args.command:

@@ -307,3 +307,37 @@ def test_show_yaml_without_pyyaml_says_so_before_any_work(capsys, monkeypatch, t
     code, out, err = run(capsys, "show", "--yaml", "--config", str(tmp_path / "absent"))
     assert (code, out) == (2, "")
     one_error_line(err, code, "--yaml needs PyYAML")
+
+
+HOOK_CALLS = [
+    ["pre-start", "--ifvar=eth1_10", "--values=-", "--", "eth1.10"],
+    ["--verbose", "post-start", "--ifvar=eth1_10", "--values=-", "--", "eth1.10"],
+    ["post-start", "--ifvar=", "--values=-", "--", "-odd"],
+    ["stop", "--values=-", "--", "eth1.10"],
+    ["--verbose", "stop", "--values=-", "--", "eth1.10"],
+]
+
+
+@pytest.mark.parametrize("argv", HOOK_CALLS, ids=" ".join)
+def test_hook_calls_read_as_argparse_reads_them(argv):
+    """The module's calls skip argparse: every attribute must be what
+    argparse gives, so a new option in a hook's parser fails here until
+    commands.HOOKS names it."""
+    from policyroute.options import build_parser
+    fast = cli.hook_args(argv)
+    full = build_parser(argv).parse_args(argv)
+    assert fast is not None
+    assert vars(fast) == vars(full)
+
+
+@pytest.mark.parametrize("argv", [
+    ["pre-start", "--values=-", "--ifvar=x", "--", "eth1.10"],
+    ["stop", "--ifvar=x", "--values=-", "--", "eth1.10"],
+    ["post-start", "--table=x", "--values=-", "--", "eth1.10"],
+    ["post-start", "eth1.10", "--values=-"],
+    ["-v", "stop", "--values=-", "--", "eth1.10"],
+    ["check", "--values=-", "--", "eth1.10"],
+    ["stop", "--values=-", "--"],
+], ids=" ".join)
+def test_other_command_lines_go_to_argparse(argv):
+    assert cli.hook_args(argv) is None

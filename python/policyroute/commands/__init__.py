@@ -19,6 +19,15 @@ COMMANDS = {
     "follow": ("follow", "follow addresses and carrier at runtime (started by post-start)"),
 }
 
+# The commands the netifrc module calls, and the options their parsers
+# define beyond IFACE, --ifvar and --values (all None unless given):
+# cli.hook_args reads the module's calls with these, without argparse.
+# pre-start and post-start take one interface's values (common.add_values);
+# stop none but --netns.
+_VALUES = ("ifvar", "table", "rules", "rules6", "guard", "arp", "failover", "configured",
+           "netns", "config")
+HOOKS = {"pre-start": _VALUES + ("variables",), "post-start": _VALUES, "stop": ("netns",)}
+
 
 def load(name):
     return importlib.import_module(f"{__name__}.{COMMANDS[name][0]}")
