@@ -4,7 +4,6 @@ ourselves, and no value we read is ever handed back to a shell."""
 
 import os
 import re
-import subprocess
 
 from .errors import ConfigError, StateError
 
@@ -34,6 +33,7 @@ def read_config(path, shell="/bin/sh"):
               'eval "[ -n \\"\\${$n+x}\\" ]" && eval "printf \'%s=%s\\0\' \\"\\$n\\" '
               '\\"\\${$n}\\"";; esac; done')
     import ctypes                       # only the commands that read a file pay for it
+    import subprocess
     libc = ctypes.CDLL(None, use_errno=True)
     path = os.path.abspath(path)
     text = _read_bytes(path)

@@ -36,6 +36,13 @@ def atomic_write(path, text, mode=0o644):
         raise
 
 
+# Lock descriptors this process holds (state.Store.locked). Every ip it
+# runs inherits them (kernel.Runner): a helper killed mid-apply leaves its
+# namespace locked until its ip is done too, so nobody plans on a kernel
+# that an orphaned ip still changes.
+HELD = set()
+
+
 def open_lock(path):
     """A lock file's descriptor (for flock): 0600, never a symlink's target."""
     fd = _open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, LOCK_MODE)

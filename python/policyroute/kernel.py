@@ -9,16 +9,15 @@ every line of a smaller call or when pyroute2 is missing, through one
 lines on stdin or argument lists, never through a shell.
 """
 
-import ctypes
 import json
 import os
 import re
-import signal
 import subprocess
 from contextlib import contextmanager
 
 from . import netlink
 from .errors import KernelError, StateError
+from .files import HELD
 from .parse import NETNS_RE, shown
 
 IP = os.environ.get("POLICYROUTE_IP", "ip")
@@ -82,7 +81,9 @@ def _setns(fd, what):
     try:
         if hasattr(os, "setns"):
             os.setns(fd, CLONE_NEWNET)
-        elif ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
+            return
+        import ctypes                   # Python < 3.12
+        if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
             raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
     except OSError as e:
         raise StateError(f"{what}: {e.strerror}") from None
@@ -108,8 +109,10 @@ class Runner:
                 view = view[os.write(batch, view):]
             os.lseek(batch, 0, os.SEEK_SET)
             try:
+                # The namespace lock goes along (files.HELD): held until ip is done,
+                # even when we are killed first.
                 proc = subprocess.run([IP, *argv], stdin=batch, capture_output=True,
-                                      check=False, preexec_fn=_die_with_parent)
+                                      check=False, pass_fds=tuple(HELD))
             except FileNotFoundError:
                 raise StateError(f"{IP}: not found (iproute2 is needed)") from None
         finally:
@@ -258,19 +261,6 @@ def _kernel_order(requests):
             stretch += 1
         keys.append((stretch, -priority if verb == "add" else priority, i))
     return [k[2] for k in sorted(keys)]
-
-
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent():
-    """In the child before exec: ip dies with the helper. Else a killed
-    helper's ip goes on applying after the namespace lock is free, and
-    the next start plans on a kernel that changes under it."""
-    ppid = os.getppid()
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != ppid:        # the helper died before prctl
-        os._exit(1)
 
 
 PROC_SYS = os.environ.get("POLICYROUTE_PROC_SYS", "/proc/sys")

@@ -7,13 +7,12 @@ import ipaddress
 import json
 import os
 import re
-import shutil
 from contextlib import contextmanager
 from functools import partial
 
 from . import bands, sysctl
 from .errors import StateError
-from .files import atomic_write, make_folders, open_lock, read_text
+from .files import HELD, atomic_write, make_folders, open_lock, read_text
 from .parse import IFNAME_RE, INPUTS, NETNS_RE, shown
 from .plan import Obj
 
@@ -193,6 +192,7 @@ class Store:
         p = self.path(iface, netns)
         bad = p[:-len(SUFFIX)] + BAD_SUFFIX
         if os.path.isdir(bad) and not os.path.islink(bad):
+            import shutil               # rare: not worth its import at every start
             shutil.rmtree(bad)          # a folder is in the way of any rename
         elif os.path.isdir(p) and os.path.lexists(bad):
             os.unlink(bad)
@@ -221,8 +221,10 @@ class Store:
         fd = open_lock(os.path.join(self.make_folder(netns), ".lock"))
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            HELD.add(fd)
             yield
         finally:
+            HELD.discard(fd)
             os.close(fd)
 
     def names(self, netns=None):
