@@ -145,7 +145,7 @@ def converge(unit, paths, runner, sysctl, registry=None, refuse=None):
         done = apply(runner, p.ops)     # undoes its own part when refused
         record.sysctls = sysctl.apply(cfg, p.table_id, before, planned)
         if p.ops:
-            verify(runner, cfg.iface, p.want)
+            verify(runner, cfg.iface, p.want, p.ops)
     except (KernelError, StateError):
         rollback(runner, done)
         kept = {k for k, _old, _new in before}
@@ -190,11 +190,15 @@ def rollback(runner, done):
                      force=True)
 
 
-def verify(runner, iface, want):
+def verify(runner, iface, want, ops):
     """Read the kernel back: every object we want must be there, and every
     rule once (rules are added without NLM_F_EXCL: a rule the plan did not
-    see in the kernel would be there twice)."""
-    seen = observe(runner, iface)
+    see in the kernel would be there twice). Only the families ``ops``
+    changed: in the other, the plan found everything wanted already there
+    (under the lock, nobody of ours changed it since)."""
+    families = sorted({op.obj.family for op in ops})
+    seen = observe(runner, iface, families=families)
+    want = [o for o in want if o.family in families]
     count = Counter(seen.rule_keys)
     count.update(seen.route_keys)
     del seen
@@ -261,7 +265,8 @@ def _delete(objects, sysctls, runner, sysctl, observed):
         runner.batch(family, [op.obj.line("del") for op in ops if op.obj.family == family],
                      force=True)
     sysctl.restore(sysctls)
-    left = observe(runner, "", link_exists=False)
+    # A family without deletions had none of the objects to begin with.
+    left = observe(runner, "", link_exists=False, families=sorted({op.obj.family for op in ops}))
     have = set(left.rule_keys + left.route_keys)
     return ops, [o for o in objects if (o.family, o.key) in have]
 

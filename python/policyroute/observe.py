@@ -21,15 +21,16 @@ def queries(iface):
             f"route show table all proto {bands.PROTO}"]
 
 
-def observe(runner, iface, link_exists=True, refuse=None):
-    """One interface's addresses, every rule and our routes, both families.
+def observe(runner, iface, link_exists=True, refuse=None, families=(4, 6)):
+    """One interface's addresses, every rule and our routes, of both
+    families (or of ``families``).
 
     Rules are not filtered by protocol: a rules_ line may give its own, so
     which rules are ours is for the record and the plan to say. ``refuse``
     (engine.refuse_vrf's check) gets every link and VRF, read in the same
     IPv4 batch, before anything else is made of the answers."""
     addresses, rules, routes, defaults = [], [], [], []
-    for family in (4, 6):
+    for family in families:
         cmds = queries(iface) if link_exists else queries(iface)[1:]
         extra = LINK_QUERIES if refuse and family == 4 else []
         answers = runner.query(family, cmds + extra)

@@ -417,13 +417,14 @@ def test_verify_refuses_a_rule_the_kernel_has_twice():
     from policyroute import engine, errors
     rule = plan.Obj("rule", 4, ("from", "192.0.2.17/32", "priority", "20000", "lookup", "1025",
                                 "suppress_prefixlength", "0", "protocol", "201"))
-    engine.verify(CannedRunner(), "eth1.10", [rule])           # there once: fine
+    added = [plan.Op("add", rule)]
+    engine.verify(CannedRunner(), "eth1.10", [rule], added)    # there once: fine
     saved = ANSWERS[4][1]
     ANSWERS[4][1] = saved + [saved[1]]            # the rule at priority 20000, twice
     try:
         with pytest.raises(errors.StateError, match="more than once: ip -4 rule add from "
                                                      "192.0.2.17/32 priority 20000"):
-            engine.verify(CannedRunner(), "eth1.10", [rule])
+            engine.verify(CannedRunner(), "eth1.10", [rule], added)
     finally:
         ANSWERS[4][1] = saved
 
