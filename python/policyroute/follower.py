@@ -136,6 +136,27 @@ def release(paths, netns=None):
 
 
 def _terminate(pid, wait=3.0):
+    """SIGTERM, and SIGKILL after ``wait`` s; back as soon as it ended: a
+    pidfd turns readable then (reaped or not), and never names another
+    process that got the pid since. Kernels before 5.3 have none: polled."""
+    import select
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    except OSError:
+        return _terminate_polled(pid, wait)
+    try:
+        signal.pidfd_send_signal(fd, signal.SIGTERM)
+        if not select.select([fd], [], [], wait)[0]:
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _terminate_polled(pid, wait):
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
