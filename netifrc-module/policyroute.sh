@@ -36,6 +36,10 @@ policyroute_depend()
 _policyroute_report()
 {
 	local line
+	if [ "$2" -gt 128 ] && [ -z "$1" ]; then
+		eerror "the policyroute helper was ended by signal $(($2 - 128))"
+		return
+	fi
 	printf '%s\n' "$1" | while IFS= read -r line; do
 		case "${line}" in
 			"policyroute: error: "*) eerror "${line#policyroute: error: }" ;;
@@ -154,19 +158,86 @@ _policyroute_take_rules()
 	service_set_value ip6_rule ""
 }
 
+# _policyroute_hold ARG...: pre-start in the background, its stdin and
+# stdout on two FIFOs whose other ends this shell keeps (fds 8 and 9), so
+# that the same process runs post-start later (_policyroute_go) and a start
+# pays for one Python, not two (python/policyroute/commands/hold.py).
+# Returns pre-start's exit code; 125 with nothing started when the FIFOs
+# cannot be made (then the two hooks run the helper once each).
+_policyroute_hold()
+{
+	local dir verbose="" line out="" rc
+	dir=$(mktemp -d /run/policyroute-hold.XXXXXX 2>/dev/null) || return 125
+	if ! mkfifo -m 0600 "${dir}/in" "${dir}/out" 2>/dev/null; then
+		rm -rf "${dir}"
+		return 125
+	fi
+	yesno "${EINFO_VERBOSE}" && verbose="--verbose"
+	# shellcheck disable=SC2086 # $verbose is one word or none
+	"${_policyroute_helper}" ${verbose} pre-start --hold="${dir}" "$@" \
+		<"${dir}/in" >"${dir}/out" 2>&1 &
+	_policyroute_pid=$!
+	exec 8>"${dir}/in" 9<"${dir}/out"
+	# A subshell writes: should the helper be gone, SIGPIPE ends it, not us.
+	( _policyroute_mine; _policyroute_siblings; printf '\0' ) >&8 2>/dev/null
+	while IFS= read -r line <&9; do
+		if [ "${line}" = "pre-start: 0" ]; then
+			_policyroute_report "${out}" 0
+			return 0
+		fi
+		out="${out}${line}
+"
+	done
+	# It ended without its answer: never a success.
+	_policyroute_done "${out}" || return
+	eerror "the policyroute helper ended before pre-start's answer"
+	return 1
+}
+
+# _policyroute_go: have the held helper run post-start; its exit code.
+_policyroute_go()
+{
+	local line out=""
+	( printf 'post-start\n' >&8 ) 2>/dev/null
+	exec 8>&-
+	while IFS= read -r line <&9; do
+		out="${out}${line}
+"
+	done
+	_policyroute_done "${out}"
+}
+
+# _policyroute_done OUTPUT: the held helper has ended: close its FIFOs,
+# show OUTPUT, return its exit code (an end without an answer is an error).
+_policyroute_done()
+{
+	local rc
+	exec 8>&- 9<&-
+	wait "${_policyroute_pid}"
+	rc=$?
+	_policyroute_pid=
+	_policyroute_report "$1" "${rc}"
+	return "${rc}"
+}
+
 policyroute_pre_start()
 {
 	local rc
 	_policyroute_read
 	_policyroute_take_rules
 	_policyroute_active=
+	_policyroute_pid=
 	[ -n "${_policyroute_table}${_policyroute_rules}${_policyroute_rules6}" ] || return 0
 	_policyroute_active=yes
 
 	ebegin "Checking policy routing for ${IFACE}"
-	{ _policyroute_mine; _policyroute_siblings; } |
-		_policyroute_call pre-start --ifvar="${IFVAR}" --values=- -- "${IFACE}"
+	_policyroute_hold --ifvar="${IFVAR}" --values=- -- "${IFACE}"
 	rc=$?
+	if [ "${rc}" -eq 125 ]; then
+		{ _policyroute_mine; _policyroute_siblings; } |
+			_policyroute_call pre-start --ifvar="${IFVAR}" --values=- -- "${IFACE}"
+		rc=$?
+	fi
 	eend "${rc}"
 }
 
@@ -177,7 +248,11 @@ policyroute_post_start()
 	_policyroute_iproute2_kept
 
 	ebegin "Adding policy routing for ${IFACE}"
-	_policyroute_mine | _policyroute_call post-start --ifvar="${IFVAR}" --values=- -- "${IFACE}"
+	if [ -n "${_policyroute_pid}" ]; then
+		_policyroute_go
+	else
+		_policyroute_mine | _policyroute_call post-start --ifvar="${IFVAR}" --values=- -- "${IFACE}"
+	fi
 	rc=$?
 	[ "${rc}" -eq 0 ] && service_set_value policyroute_started yes
 	eend "${rc}"

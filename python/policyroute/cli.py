@@ -14,7 +14,7 @@ import os
 import sys
 from types import SimpleNamespace
 
-from .commands import HOOKS, load
+from .commands import HOOKS, PASSED, load
 from .errors import EXIT_STATE, EXIT_USAGE, PolicyRouteError
 
 
@@ -81,6 +81,7 @@ def hook_args(argv):
     import, gettext, locale and parser building are a quarter of a hook's
     time at boot); None for any other command line, which argparse reads:
 
+        [--verbose] pre-start --hold=DIR --ifvar=IFVAR --values=- -- IFACE
         [--verbose] pre-start|post-start --ifvar=IFVAR --values=- -- IFACE
         [--verbose] stop --values=- -- IFACE
 
@@ -90,13 +91,14 @@ def hook_args(argv):
     words = argv[1:] if verbose else list(argv)
     if len(words) < 4 or words[0] not in HOOKS or words[-3:-1] != ["--values=-", "--"]:
         return None
-    command, middle = words[0], words[1:-3]
+    command = words[0]
     args = SimpleNamespace(state_dir=None, iproute2_dir=None, verbose=verbose, command=command,
                            iface=words[-1], values="-", **dict.fromkeys(HOOKS[command]))
-    if "ifvar" in HOOKS[command] and middle[:1] and middle[0].startswith("--ifvar="):
-        args.ifvar, middle = middle[0].partition("=")[2], middle[1:]
-    if middle:
-        return None
+    for word in words[1:-3]:
+        name, sep, value = word[2:].partition("=")
+        if not (word.startswith("--") and sep and name in PASSED and name in HOOKS[command]):
+            return None
+        setattr(args, name, value)
     args.run = load(command).run
     return args
 

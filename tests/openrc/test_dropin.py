@@ -126,3 +126,66 @@ def test_what_a_stop_could_not_remove_goes_at_the_next_start_and_stop(world: Wor
     assert world.rc("net.eth1.10", "stop").returncode == 0
     assert ours(world) == []
     assert world.run(["ls", "/run/policyroute/eth1.10.json"]).returncode != 0
+
+
+# One helper process serves a start's pre_start and post_start (pre-start
+# --hold): what becomes of it when the start goes wrong between the two.
+
+def _held(world: World, module_path: Path, after_ours: str):
+    """The module with a helper that notes its pid, and a module running
+    ``after_ours`` as its pre_start right after ours (before interface)."""
+    pids = world.root / "helper-pids"
+    wrapper = world.root / "noting-policyroute"
+    wrapper.write_text(f"#!/bin/sh\necho $$ >> {pids}\nexec {helper_of(module_path)} \"$@\"\n")
+    wrapper.chmod(0o755)
+    with_helper(world, module_path, str(wrapper))
+    world.write_module("next", "next_depend() { after policyroute; before interface; }\n"
+                               f"next_pre_start() {{ {after_ours}; }}\n")
+    world.veth("eth1.10")
+    world.write_conf(CONF)
+    return pids
+
+
+def _gone(pid: int, within: float = 5.0) -> bool:
+    import time
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except OSError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_start_that_fails_after_pre_start_ends_the_held_helper(world: World, module_path):
+    pids = _held(world, module_path, "return 1")
+    proc = world.rc("net.eth1.10", "start")
+    assert proc.returncode != 0, output(proc)
+    [pid] = [int(p) for p in pids.read_text().split()]   # one process for the start
+    assert _gone(pid), "the held helper outlived the failed start"
+    assert ours(world) == []                               # post-start never ran
+    left = world.run(["sh", "-c", "ls -d /run/policyroute-hold.* 2>/dev/null"])
+    assert left.stdout == ""                               # its FIFOs went when opened
+
+
+def test_a_held_helper_killed_before_post_start_is_an_error(world: World, module_path):
+    pids = _held(world, module_path, 'kill -9 "${_policyroute_pid}"')
+    proc = world.rc("net.eth1.10", "start")
+    assert proc.returncode != 0, output(proc)
+    assert "the policyroute helper was ended by signal 9" in output(proc)
+    assert len(pids.read_text().split()) == 1
+    assert ours(world) == []
+
+
+def test_a_start_runs_one_helper_and_a_stop_one_more(world: World, module_path):
+    pids = _held(world, module_path, ":")
+    proc = world.rc("net.eth1.10", "start")
+    assert proc.returncode == 0, output(proc)
+    assert len(pids.read_text().split()) == 1
+    assert len(ours(world)) == 3
+    assert world.rc("net.eth1.10", "stop").returncode == 0
+    assert len(pids.read_text().split()) == 2
+    assert ours(world) == []

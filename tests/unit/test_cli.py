@@ -311,6 +311,8 @@ def test_show_yaml_without_pyyaml_says_so_before_any_work(capsys, monkeypatch, t
 
 HOOK_CALLS = [
     ["pre-start", "--ifvar=eth1_10", "--values=-", "--", "eth1.10"],
+    ["--verbose", "pre-start", "--hold=/run/policyroute-hold.x", "--ifvar=eth1_10",
+     "--values=-", "--", "eth1.10"],
     ["--verbose", "post-start", "--ifvar=eth1_10", "--values=-", "--", "eth1.10"],
     ["post-start", "--ifvar=", "--values=-", "--", "-odd"],
     ["stop", "--values=-", "--", "eth1.10"],
@@ -334,6 +336,8 @@ def test_hook_calls_read_as_argparse_reads_them(argv):
     ["pre-start", "--values=-", "--ifvar=x", "--", "eth1.10"],
     ["stop", "--ifvar=x", "--values=-", "--", "eth1.10"],
     ["post-start", "--table=x", "--values=-", "--", "eth1.10"],
+    ["post-start", "--hold=/x", "--values=-", "--", "eth1.10"],
+    ["pre-start", "--hold", "--values=-", "--", "eth1.10"],
     ["post-start", "eth1.10", "--values=-"],
     ["-v", "stop", "--values=-", "--", "eth1.10"],
     ["check", "--values=-", "--", "eth1.10"],

@@ -24,9 +24,12 @@ COMMANDS = {
 # cli.hook_args reads the module's calls with these, without argparse.
 # pre-start and post-start take one interface's values (common.add_values);
 # stop none but --netns.
+# PASSED: the options the module gives (as --NAME=VALUE).
 _VALUES = ("ifvar", "table", "rules", "rules6", "guard", "arp", "failover", "configured",
            "netns", "config")
-HOOKS = {"pre-start": _VALUES + ("variables",), "post-start": _VALUES, "stop": ("netns",)}
+HOOKS = {"pre-start": _VALUES + ("hold", "variables"), "post-start": _VALUES,
+         "stop": ("netns",)}
+PASSED = ("ifvar", "hold")
 
 
 def load(name):

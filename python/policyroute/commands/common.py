@@ -49,7 +49,9 @@ def read_values(args, names, siblings=False):
     if not getattr(args, "values", None):
         return args
     try:
-        if args.values == "-":
+        if isinstance(args.values, bytes):         # read already (commands/hold.py)
+            data = args.values
+        elif args.values == "-":
             data = sys.stdin.buffer.read()
         else:
             with open(args.values, "rb") as f:

@@ -15,10 +15,22 @@ from .common import VARIABLES, add_values, read_values, sibling_tables, unit_fro
 
 def add_arguments(p):
     add_values(p)
+    p.add_argument("--hold", metavar="DIR", help="the module's start in one process: "
+                   "stdin and stdout are the FIFOs in DIR (removed here); the values end "
+                   "with an empty record; after pre-start, a line 'pre-start: 0' and a "
+                   "wait for 'post-start' on stdin, which then runs here (see commands/hold.py)")
     p.set_defaults(variables=None)
 
 
 def run(args, ctx):
+    if args.hold:
+        from .hold import hold
+        return hold(args, ctx, check)
+    return check(args, ctx)
+
+
+def check(args, ctx):
+    """Validate and register; 0, or ConfigErrors."""
     read_values(args, VARIABLES, siblings=True)
     variables = args.variables if args.variables is not None else _config(args.config)
     if variables is not None:
