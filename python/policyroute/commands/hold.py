@@ -36,9 +36,9 @@ def hold(args, ctx, pre_start):
     args.values = _values()
     pre_start(args, ctx)
     print(READY, flush=True)
+    from .post_start import run     # imported while netifrc adds the addresses
     if not _go(shell):
         return 0
-    from .post_start import run
     return run(args, ctx)
 
 
