@@ -145,7 +145,7 @@ def converge(unit, paths, runner, sysctl, registry=None, refuse=None):
         done = apply(runner, p.ops)     # undoes its own part when refused
         record.sysctls = sysctl.apply(cfg, p.table_id, before, planned)
         if p.ops:
-            verify(runner, cfg.iface, p.want)
+            verify(runner, cfg.iface, p.want, {op.obj.family for op in p.ops})
     except (KernelError, StateError):
         rollback(runner, done)
         kept = {k for k, _old, _new in before}
@@ -190,14 +190,17 @@ def rollback(runner, done):
                      force=True)
 
 
-def verify(runner, iface, want):
+def verify(runner, iface, want, families=(4, 6)):
     """Read the kernel back: every object we want must be there, and every
     rule once (rules are added without NLM_F_EXCL: a rule the plan did not
-    see in the kernel would be there twice)."""
-    seen = observe(runner, iface)
+    see in the kernel would be there twice). ``families``: those the ops
+    touched; of another, the plan has just seen every wanted object there
+    (it would have added it) and added nothing that could be there twice."""
+    seen = observe(runner, iface, families=families)
     count = Counter(seen.rule_keys)
     count.update(seen.route_keys)
     del seen
+    want = [o for o in want if o.family in families]
     missing = [o for o in want if (o.family, o.key) not in count]
     if missing:
         raise StateError("after applying, the kernel lacks: "

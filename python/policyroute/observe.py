@@ -21,28 +21,40 @@ def queries(iface):
             f"route show table all proto {bands.PROTO}"]
 
 
-def observe(runner, iface, link_exists=True, refuse=None):
-    """One interface's addresses, every rule and our routes, both families.
+def observe(runner, iface, link_exists=True, refuse=None, families=(4, 6)):
+    """One interface's addresses, every rule and our routes, of each family
+    in ``families`` (both unless told).
 
     Rules are not filtered by protocol: a rules_ line may give its own, so
     which rules are ours is for the record and the plan to say. ``refuse``
     (engine.refuse_vrf's check) gets every link and VRF, read in the same
     IPv4 batch, before anything else is made of the answers."""
-    addresses, rules, routes, defaults = [], [], [], []
-    for family in (4, 6):
+    seen = []
+    for family in sorted(families):
         cmds = queries(iface) if link_exists else queries(iface)[1:]
         extra = LINK_QUERIES if refuse and family == 4 else []
-        answers = runner.query(family, cmds + extra)
+        got = runner.query(family, cmds + extra)
         if extra:
-            refuse(*answers[len(cmds):])
-            del answers[len(cmds):]
-        if link_exists:
-            addresses += addresses_of(answers.pop(0), family)
-        rule_list, default_list, our_routes = answers
-        rules += [(family, k) for k in _rule_keys(rule_list, family)]
-        defaults += [default_of(r, family) for r in default_list]
-        routes += [(family, route_key(r, family)) for r in our_routes]
-    return Observed(tuple(addresses), tuple(rules), tuple(routes), tuple(defaults))
+            refuse(*got[len(cmds):])
+            del got[len(cmds):]
+        seen.append(observed_of(family, got if link_exists else [[], *got]))
+    return joined(seen)
+
+
+def observed_of(family, answers):
+    """One family's Observed from its answers to queries(): [addresses,
+    rules, defaults, routes]. Empties the rule list (_rule_keys): made
+    before the next family is read, at 30,000 rules."""
+    links, rule_list, default_list, our_routes = answers
+    return Observed(tuple(addresses_of(links, family)),
+                    tuple([(family, k) for k in _rule_keys(rule_list, family)]),
+                    tuple([(family, route_key(r, family)) for r in our_routes]),
+                    tuple([default_of(r, family) for r in default_list]))
+
+
+def joined(seen):
+    """One Observed of several families' ones, in their order."""
+    return Observed(*(tuple([x for part in field for x in part]) for field in zip(*seen)))
 
 
 def _rule_keys(rule_list, family):

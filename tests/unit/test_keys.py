@@ -465,3 +465,22 @@ def test_keys_stay_equal_when_the_shared_pairs_are_forgotten(monkeypatch):
         plan.key_of_args("rule", 4, ("from", f"192.0.2.{n}", "priority", str(n), "lookup", "7"))
     assert len(plan._PAIRS) <= 5
     assert plan.key_of_args("rule", 4, args) == before
+
+
+# ---------------------------------------------------------------- the read-back (issue 12 (d))
+
+def test_verify_reads_back_the_families_the_ops_touched():
+    """A family without ops: the plan saw every wanted object there (else
+    it would have added it); only the others are read back."""
+    from policyroute import engine, errors
+    rule = plan.Obj("rule", 4, ("from", "192.0.2.17/32", "priority", "20000", "lookup", "1025",
+                                "suppress_prefixlength", "0", "protocol", "201"))
+    route6 = plan.Obj("route", 6, ("default", "via", "2001:db8:10::1", "dev", "eth1.10",
+                                   "table", "1025", "proto", "201"))
+    runner = CannedRunner()
+    engine.verify(runner, "eth1.10", [rule, route6], {4})
+    assert [f for f, _cmds in runner.calls] == [4]
+    with pytest.raises(errors.StateError, match="lacks: ip -6 route add default"):
+        engine.verify(CannedRunner(), "eth1.10", [rule, route6], {4, 6})
+    with pytest.raises(errors.StateError, match="lacks: ip -6 route add default"):
+        engine.verify(CannedRunner(), "eth1.10", [rule, route6])
