@@ -92,15 +92,18 @@ class Planned(namedtuple("Planned", "table_id previous observed want ops")):
         return self.want + (self.previous.objects if self.previous else [])
 
 
-def compute(cfg, paths, runner, pending=(), registry=None, set_aside=False, refuse=None):
+def compute(cfg, paths, runner, pending=(), registry=None, set_aside=False, refuse=None,
+            observed=None):
     """Observe and plan one interface; changes nothing. ``pending``: table
-    names a pre-start would register first; ``refuse``: refuse_vrf's check."""
+    names a pre-start would register first; ``refuse``: refuse_vrf's check;
+    ``observed``: the kernel as a pass has just read it (else read here)."""
     registry = registry or paths.registry()
     if pending:
         registry = registry.previewed(pending)
     _raise(plan.unknown_tables(cfg.rules, registry))
     number = table_id(cfg, registry)
-    observed = observe(runner, cfg.iface, refuse=refuse)
+    if observed is None:
+        observed = observe(runner, cfg.iface, refuse=refuse)
     previous = previous_record(cfg.iface, cfg.netns, paths, runner, observed, set_aside)
     # The others' records say which shared rules (the guard) they still
     # want; one that cannot be read is its own start's problem.
@@ -125,12 +128,16 @@ def post_start(unit, paths, runner, sysctl, registry=None):
     return ops
 
 
-def converge(unit, paths, runner, sysctl, registry=None, refuse=None):
+def converge(unit, paths, runner, sysctl, registry=None, refuse=None, observed=None):
     """The one reconcile: a start, a runtime event, a move and sync all
-    bring one interface to its values this way. Caller holds the lock."""
+    bring one interface to its values this way. Caller holds the lock;
+    ``observed``: the kernel as the caller read it under that lock, with
+    nothing changed since (see compute)."""
     cfg = unit.cfg
     registry = registry or paths.registry()
-    p = compute(cfg, paths, runner, registry=registry, set_aside=True, refuse=refuse)
+    p = compute(cfg, paths, runner, registry=registry, set_aside=True, refuse=refuse,
+                observed=observed)
+    observed = None
     store = paths.store()
     record = Record(cfg.iface, cfg.netns, p.table_id,
                     cfg.table.name if cfg.table else None, list(plan.unique(p.mine)),
@@ -359,6 +366,7 @@ def settle(paths, runner, sysctl, netns=None, names=None, announce=None):
     converge of ``names`` (None: every managed interface) and of every
     interface a move touched. Returns the problems met, one line each; one
     interface's problem never stops the others."""
+    from .observe import observe_all, of_link
     store = paths.store()
     problems, moves = [], []
     with store.locked(netns):
@@ -369,7 +377,8 @@ def settle(paths, runner, sysctl, netns=None, names=None, announce=None):
                 units[name] = parse.parse_unit(name, record.inputs, netns)
             except ConfigErrors as e:
                 problems.append(f"{name}: recorded values: {e}")
-        links = read_links(runner)
+        links_shown, addrs, seen = observe_all(runner)
+        links = failover.links_of(links_shown, list(addrs.items()))
         moves, moved = failover.plan(units, records, links)
         for name, lent in moved.items():
             if lent != records[name].moved:
@@ -389,11 +398,17 @@ def settle(paths, runner, sysctl, netns=None, names=None, announce=None):
         # Where addresses arrive first, then where they left: rules exist
         # at the new table before they leave the old one.
         arrived = {m.dst for m in done}
+        # The first read stands for the kernel until something changes it:
+        # a move (tried), or a converge that ran ops.
+        fresh = not moves
         for name in sorted(todo, key=lambda n: (n not in arrived, n)):
             if name not in links:
                 continue
+            observed = of_link(seen, addrs, name) if fresh else None
+            fresh = False
             try:
-                converge(units[name], paths, runner, sysctl)
+                ops = converge(units[name], paths, runner, sysctl, observed=observed)
+                fresh = observed is not None and not ops
             except PolicyRouteError as e:
                 problems.append(f"{name}: {e}")
     return problems

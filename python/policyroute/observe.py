@@ -15,7 +15,9 @@ LINK_QUERIES = ["link show", "vrf show"]     # for vrf.refusal
 
 
 def queries(iface):
-    return [f"addr show dev {iface}",
+    """One family's reads: the addresses of ``iface`` (of every link when
+    None), every rule, the default routes, our routes."""
+    return [f"addr show dev {iface}" if iface is not None else "addr show",
             "rule show",
             "route show table all exact default",
             f"route show table all proto {bands.PROTO}"]
@@ -39,6 +41,29 @@ def observe(runner, iface, link_exists=True, refuse=None, families=(4, 6)):
             del got[len(cmds):]
         seen.append(observed_of(family, got if link_exists else [[], *got]))
     return joined(seen)
+
+
+def observe_all(runner):
+    """A whole namespace in one ip run per family, for a pass over several
+    interfaces: (every link as ``ip link show`` gives it, {family: every
+    link's addresses as ``ip addr show`` gives them}, an Observed of the
+    rules and routes without addresses: ``of_link`` adds a link's)."""
+    links, addrs, seen = None, {}, []
+    for family in (4, 6):
+        got = runner.query(family, ["link show"] * (family == 4) + queries(None))
+        if family == 4:
+            links = got.pop(0)
+        addrs[family] = got[0]
+        seen.append(observed_of(family, [[], *got[1:]]))
+    return links, addrs, joined(seen)
+
+
+def of_link(seen, addrs, iface):
+    """observe_all's Observed with the addresses of ``iface``: what
+    observe(runner, iface) would have read at the same moment."""
+    return seen._replace(addresses=tuple(
+        a for family, links in sorted(addrs.items())
+        for a in addresses_of([link for link in links if link.get("ifname") == iface], family)))
 
 
 def observed_of(family, answers):
