@@ -92,15 +92,18 @@ class Planned(namedtuple("Planned", "table_id previous observed want ops")):
         return self.want + (self.previous.objects if self.previous else [])
 
 
-def compute(cfg, paths, runner, pending=(), registry=None, set_aside=False, refuse=None):
+def compute(cfg, paths, runner, pending=(), registry=None, set_aside=False, refuse=None,
+            observed=None):
     """Observe and plan one interface; changes nothing. ``pending``: table
-    names a pre-start would register first; ``refuse``: refuse_vrf's check."""
+    names a pre-start would register first; ``refuse``: refuse_vrf's check;
+    ``observed``: the kernel as a pass has just read it (else read here)."""
     registry = registry or paths.registry()
     if pending:
         registry = registry.previewed(pending)
     _raise(plan.unknown_tables(cfg.rules, registry))
     number = table_id(cfg, registry)
-    observed = observe(runner, cfg.iface, refuse=refuse)
+    if observed is None:
+        observed = observe(runner, cfg.iface, refuse=refuse)
     previous = previous_record(cfg.iface, cfg.netns, paths, runner, observed, set_aside)
     # The others' records say which shared rules (the guard) they still
     # want; one that cannot be read is its own start's problem.
@@ -125,12 +128,16 @@ def post_start(unit, paths, runner, sysctl, registry=None):
     return ops
 
 
-def converge(unit, paths, runner, sysctl, registry=None, refuse=None):
+def converge(unit, paths, runner, sysctl, registry=None, refuse=None, observed=None):
     """The one reconcile: a start, a runtime event, a move and sync all
-    bring one interface to its values this way. Caller holds the lock."""
+    bring one interface to its values this way. Caller holds the lock;
+    ``observed``: the kernel as the caller read it under that lock, with
+    nothing changed since (see compute)."""
     cfg = unit.cfg
     registry = registry or paths.registry()
-    p = compute(cfg, paths, runner, registry=registry, set_aside=True, refuse=refuse)
+    p = compute(cfg, paths, runner, registry=registry, set_aside=True, refuse=refuse,
+                observed=observed)
+    observed = None
     store = paths.store()
     record = Record(cfg.iface, cfg.netns, p.table_id,
                     cfg.table.name if cfg.table else None, list(plan.unique(p.mine)),
@@ -145,7 +152,7 @@ def converge(unit, paths, runner, sysctl, registry=None, refuse=None):
         done = apply(runner, p.ops)     # undoes its own part when refused
         record.sysctls = sysctl.apply(cfg, p.table_id, before, planned)
         if p.ops:
-            verify(runner, cfg.iface, p.want, p.ops)
+            verify(runner, cfg.iface, p.want, {op.obj.family for op in p.ops})
     except (KernelError, StateError):
         rollback(runner, done)
         kept = {k for k, _old, _new in before}
@@ -190,18 +197,17 @@ def rollback(runner, done):
                      force=True)
 
 
-def verify(runner, iface, want, ops):
+def verify(runner, iface, want, families=(4, 6)):
     """Read the kernel back: every object we want must be there, and every
     rule once (rules are added without NLM_F_EXCL: a rule the plan did not
-    see in the kernel would be there twice). Only the families ``ops``
-    changed: in the other, the plan found everything wanted already there
-    (under the lock, nobody of ours changed it since)."""
-    families = sorted({op.obj.family for op in ops})
+    see in the kernel would be there twice). ``families``: those the ops
+    touched; of another, the plan has just seen every wanted object there
+    (it would have added it) and added nothing that could be there twice."""
     seen = observe(runner, iface, families=families)
-    want = [o for o in want if o.family in families]
     count = Counter(seen.rule_keys)
     count.update(seen.route_keys)
     del seen
+    want = [o for o in want if o.family in families]
     missing = [o for o in want if (o.family, o.key) not in count]
     if missing:
         raise StateError("after applying, the kernel lacks: "
@@ -266,7 +272,7 @@ def _delete(objects, sysctls, runner, sysctl, observed):
                      force=True)
     sysctl.restore(sysctls)
     # A family without deletions had none of the objects to begin with.
-    left = observe(runner, "", link_exists=False, families=sorted({op.obj.family for op in ops}))
+    left = observe(runner, "", link_exists=False, families={op.obj.family for op in ops})
     have = set(left.rule_keys + left.route_keys)
     return ops, [o for o in objects if (o.family, o.key) in have]
 
@@ -361,6 +367,7 @@ def settle(paths, runner, sysctl, netns=None, names=None, announce=None):
     converge of ``names`` (None: every managed interface) and of every
     interface a move touched. Returns the problems met, one line each; one
     interface's problem never stops the others."""
+    from .observe import observe_all, of_link
     store = paths.store()
     problems, moves = [], []
     with store.locked(netns):
@@ -371,7 +378,8 @@ def settle(paths, runner, sysctl, netns=None, names=None, announce=None):
                 units[name] = parse.parse_unit(name, record.inputs, netns)
             except ConfigErrors as e:
                 problems.append(f"{name}: recorded values: {e}")
-        links = read_links(runner)
+        links_shown, addrs, seen = observe_all(runner)
+        links = failover.links_of(links_shown, list(addrs.items()))
         moves, moved = failover.plan(units, records, links)
         for name, lent in moved.items():
             if lent != records[name].moved:
@@ -391,11 +399,17 @@ def settle(paths, runner, sysctl, netns=None, names=None, announce=None):
         # Where addresses arrive first, then where they left: rules exist
         # at the new table before they leave the old one.
         arrived = {m.dst for m in done}
+        # The first read stands for the kernel until something changes it:
+        # a move (tried), or a converge that ran ops.
+        fresh = not moves
         for name in sorted(todo, key=lambda n: (n not in arrived, n)):
             if name not in links:
                 continue
+            observed = of_link(seen, addrs, name) if fresh else None
+            fresh = False
             try:
-                converge(units[name], paths, runner, sysctl)
+                ops = converge(units[name], paths, runner, sysctl, observed=observed)
+                fresh = observed is not None and not ops
             except PolicyRouteError as e:
                 problems.append(f"{name}: {e}")
     return problems

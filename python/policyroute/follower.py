@@ -270,8 +270,9 @@ def _die_with_parent(parent):
 
 def work(paths, runner, sysctl, netns=None):
     """Subscribe, settle everything, then settle what each burst touched."""
-    from . import engine
+    from . import engine, state
     importlib.import_module(f"{__package__}.announce")    # now, not at the first move
+    state.keep_records()            # pass after pass: parse only the records that changed
     site_packages()
     try:
         from pyroute2 import IPRSocket

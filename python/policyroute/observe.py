@@ -15,35 +15,71 @@ LINK_QUERIES = ["link show", "vrf show"]     # for vrf.refusal
 
 
 def queries(iface):
-    return [f"addr show dev {iface}",
+    """One family's reads: the addresses of ``iface`` (of every link when
+    None), every rule, the default routes, our routes."""
+    return [f"addr show dev {iface}" if iface is not None else "addr show",
             "rule show",
             "route show table all exact default",
             f"route show table all proto {bands.PROTO}"]
 
 
 def observe(runner, iface, link_exists=True, refuse=None, families=(4, 6)):
-    """One interface's addresses, every rule and our routes, of both
-    families (or of ``families``).
+    """One interface's addresses, every rule and our routes, of each family
+    in ``families`` (both unless told).
 
     Rules are not filtered by protocol: a rules_ line may give its own, so
     which rules are ours is for the record and the plan to say. ``refuse``
     (engine.refuse_vrf's check) gets every link and VRF, read in the same
     IPv4 batch, before anything else is made of the answers."""
-    addresses, rules, routes, defaults = [], [], [], []
-    for family in families:
+    seen = []
+    for family in sorted(families):
         cmds = queries(iface) if link_exists else queries(iface)[1:]
         extra = LINK_QUERIES if refuse and family == 4 else []
-        answers = runner.query(family, cmds + extra)
+        got = runner.query(family, cmds + extra)
         if extra:
-            refuse(*answers[len(cmds):])
-            del answers[len(cmds):]
-        if link_exists:
-            addresses += addresses_of(answers.pop(0), family)
-        rule_list, default_list, our_routes = answers
-        rules += [(family, k) for k in _rule_keys(rule_list, family)]
-        defaults += [default_of(r, family) for r in default_list]
-        routes += [(family, route_key(r, family)) for r in our_routes]
-    return Observed(tuple(addresses), tuple(rules), tuple(routes), tuple(defaults))
+            refuse(*got[len(cmds):])
+            del got[len(cmds):]
+        seen.append(observed_of(family, got if link_exists else [[], *got]))
+    return joined(seen)
+
+
+def observe_all(runner):
+    """A whole namespace in one ip run per family, for a pass over several
+    interfaces: (every link as ``ip link show`` gives it, {family: every
+    link's addresses as ``ip addr show`` gives them}, an Observed of the
+    rules and routes without addresses: ``of_link`` adds a link's)."""
+    links, addrs, seen = None, {}, []
+    for family in (4, 6):
+        got = runner.query(family, ["link show"] * (family == 4) + queries(None))
+        if family == 4:
+            links = got.pop(0)
+        addrs[family] = got[0]
+        seen.append(observed_of(family, [[], *got[1:]]))
+    return links, addrs, joined(seen)
+
+
+def of_link(seen, addrs, iface):
+    """observe_all's Observed with the addresses of ``iface``: what
+    observe(runner, iface) would have read at the same moment."""
+    return seen._replace(addresses=tuple(
+        a for family, links in sorted(addrs.items())
+        for a in addresses_of([link for link in links if link.get("ifname") == iface], family)))
+
+
+def observed_of(family, answers):
+    """One family's Observed from its answers to queries(): [addresses,
+    rules, defaults, routes]. Empties the rule list (_rule_keys): made
+    before the next family is read, at 30,000 rules."""
+    links, rule_list, default_list, our_routes = answers
+    return Observed(tuple(addresses_of(links, family)),
+                    tuple([(family, k) for k in _rule_keys(rule_list, family)]),
+                    tuple([(family, route_key(r, family)) for r in our_routes]),
+                    tuple([default_of(r, family) for r in default_list]))
+
+
+def joined(seen):
+    """One Observed of several families' ones, in their order."""
+    return Observed(*(tuple([x for part in field for x in part]) for field in zip(*seen)))
 
 
 def _rule_keys(rule_list, family):

@@ -25,6 +25,22 @@ WORD_RE = re.compile(rf"^{WORD}\Z")
 LINE_RE = re.compile(rf"^{WORD}(?: {WORD})*\Z")       # words joined by one space
 NUMBER_RE = re.compile(r"^-?[0-9]{1,10}\Z")
 
+# {path: (identity of the file, Record read from it)} once keep_records()
+# is called; None: every read parses and checks the file.
+_kept = None
+
+
+def keep_records():
+    """From now on in this process, a record whose file is the very one
+    read before (same device, inode, size, mtime and ctime) is not parsed
+    and checked again: the follower's worker reads every record of its
+    namespace on every pass, and most have not changed since the last.
+    Records are only ever replaced whole, under a new inode
+    (files.atomic_write); a file changed in place changes its mtime."""
+    global _kept
+    if _kept is None:
+        _kept = {}
+
 
 class Record:
     """objects: plan.Obj added; sysctls: [key, old, new] set; inputs: the
@@ -41,6 +57,12 @@ class Record:
         self.sysctls = list(sysctls or [])
         self.inputs = dict(inputs or {})
         self.moved = [list(m) for m in moved or []]
+
+    def copy(self):
+        """A record to change freely: the lists are its own, the objects
+        (immutable) shared."""
+        return Record(self.iface, self.netns, self.table, self.table_name, self.objects,
+                      [list(s) for s in self.sysctls], self.inputs, self.moved)
 
     def to_json(self):
         """The record as one line of JSON. The objects are written one by
@@ -180,7 +202,9 @@ class Store:
         what is wrong when it cannot be used."""
         p = self.path(iface, netns)
         try:
-            return Record.from_json(read_text(p), iface, netns)
+            if _kept is None:
+                return Record.from_json(read_text(p), iface, netns)
+            return _read_kept(p, iface, netns)
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as e:
@@ -290,6 +314,20 @@ class Store:
         """Namespaces (None: the host) holding a record of iface other than
         netns: an interface name means nothing outside its namespace."""
         return [ns for ns in [None] + self.namespaces() if ns != netns and iface in self.names(ns)]
+
+
+def _read_kept(path, iface, netns):
+    """Store.load's Record.from_json(read_text(path)), parsed only when the
+    file is not the one read last time (keep_records)."""
+    identity, record = _kept.pop(path, (None, None))   # gone or unreadable: forgotten
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        now = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if now != identity:
+            record = Record.from_json(f.read().decode("utf-8"), iface, netns)
+    _kept[path] = (now, record)
+    return record.copy()
 
 
 def _why(e):

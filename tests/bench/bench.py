@@ -18,7 +18,8 @@ run, as medians of interleaved repeats, with the ratio.
     same changes.
 And the rule count after 20 restarts and 20 starts without a stop.
 
-Run as root: `make bench` (or .venv/bin/python tests/bench/bench.py).
+Run as root: `make bench` (or .venv/bin/python tests/bench/bench.py);
+BENCH_PARTS=d (any of abcd) runs only those parts.
 Everything happens in namespaces made and removed here.
 """
 
@@ -36,6 +37,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))     # scale.py, datapath.py
 
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
+PARTS = os.environ.get("BENCH_PARTS", "abcd")
 
 
 def sh(*argv, **kw):
@@ -321,6 +323,17 @@ def _garp(arp, alias, peer, timeout=10.0):
     raise RuntimeError("bench: no announcement in 10 s")
 
 
+def print_follower(helper, tmp):
+    with tempfile.TemporaryDirectory(prefix="prbench-", dir=RUN_TMPFS) as run:
+        follow = follower_figures(helper, tmp, run)
+    print(f"\n(d) follower reaction over {REACTIONS} events each, from the kernel's "
+          "event, ms:")
+    print(f"{'':>40} {'median':>7} {'p99':>7} {'ip -batch':>10} {'median/batch':>13}")
+    for kind, (median, p99, floor) in follow.items():
+        print(f"{kind:>40} {median:>7.1f} {p99:>7.1f} {floor:>10.1f} "
+              f"{median / floor:>12.1f}x")
+
+
 def main():
     if os.geteuid() != 0:
         sys.exit("bench: needs root (network namespaces)")
@@ -329,19 +342,16 @@ def main():
     import scale
     with tempfile.TemporaryDirectory(prefix="prbench-") as tmp:
         helper, module = install(Path(tmp) / "inst")
-        print_openrc(openrc_figures(module))
-        sizes = tuple(int(n) for n in os.environ.get("BENCH_SCALE_SIZES", "").split()) \
-            or scale.SIZES
-        print("\n(b) " + "\n".join(scale.table(scale.scale_figures(sizes))), flush=True)
-        print("\n(c) " + datapath.table(datapath.measure()), flush=True)
-        with tempfile.TemporaryDirectory(prefix="prbench-", dir=RUN_TMPFS) as run:
-            follow = follower_figures(helper, tmp, run)
-        print(f"\n(d) follower reaction over {REACTIONS} events each, from the kernel's "
-              "event, ms:")
-        print(f"{'':>40} {'median':>7} {'p99':>7} {'ip -batch':>10} {'median/batch':>13}")
-        for kind, (median, p99, floor) in follow.items():
-            print(f"{kind:>40} {median:>7.1f} {p99:>7.1f} {floor:>10.1f} "
-                  f"{median / floor:>12.1f}x")
+        if "a" in PARTS:
+            print_openrc(openrc_figures(module))
+        if "b" in PARTS:
+            sizes = tuple(int(n) for n in os.environ.get("BENCH_SCALE_SIZES", "").split()) \
+                or scale.SIZES
+            print("\n(b) " + "\n".join(scale.table(scale.scale_figures(sizes))), flush=True)
+        if "c" in PARTS:
+            print("\n(c) " + datapath.table(datapath.measure()), flush=True)
+        if "d" in PARTS:
+            print_follower(helper, tmp)
         once, restarted, zapped, after = restart_figures(helper, tmp)
         print(f"\nip rule lines: after one start {once}, after 20 stop+start {restarted}, "
               f"after 20 more starts without stop {zapped}, after stop {after}")

@@ -417,14 +417,13 @@ def test_verify_refuses_a_rule_the_kernel_has_twice():
     from policyroute import engine, errors
     rule = plan.Obj("rule", 4, ("from", "192.0.2.17/32", "priority", "20000", "lookup", "1025",
                                 "suppress_prefixlength", "0", "protocol", "201"))
-    added = [plan.Op("add", rule)]
-    engine.verify(CannedRunner(), "eth1.10", [rule], added)    # there once: fine
+    engine.verify(CannedRunner(), "eth1.10", [rule])           # there once: fine
     saved = ANSWERS[4][1]
     ANSWERS[4][1] = saved + [saved[1]]            # the rule at priority 20000, twice
     try:
         with pytest.raises(errors.StateError, match="more than once: ip -4 rule add from "
                                                      "192.0.2.17/32 priority 20000"):
-            engine.verify(CannedRunner(), "eth1.10", [rule], added)
+            engine.verify(CannedRunner(), "eth1.10", [rule])
     finally:
         ANSWERS[4][1] = saved
 
@@ -466,3 +465,59 @@ def test_keys_stay_equal_when_the_shared_pairs_are_forgotten(monkeypatch):
         plan.key_of_args("rule", 4, ("from", f"192.0.2.{n}", "priority", str(n), "lookup", "7"))
     assert len(plan._PAIRS) <= 5
     assert plan.key_of_args("rule", 4, args) == before
+
+
+# ---------------------------------------------------------------- a follower pass's reads (issue 12 (d))
+
+class NamespaceRunner(CannedRunner):
+    """Answers observe_all: `link show`, then every link's addresses
+    (eth0.10's beside eth1.10's), the rules and the routes."""
+    LINKS = [{"ifindex": 2, "ifname": "eth0.10", "flags": ["UP", "LOWER_UP"]},
+             {"ifindex": 3, "ifname": "eth1.10", "flags": ["UP", "LOWER_UP"]}]
+    OTHER = {4: {"ifindex": 2, "ifname": "eth0.10", "addr_info": [
+                 {"family": "inet", "local": "192.0.2.16", "prefixlen": 24, "scope": "0"}]},
+             6: {"ifindex": 2, "ifname": "eth0.10", "addr_info": [
+                 {"family": "inet6", "local": "2001:db8:10::16", "prefixlen": 64,
+                  "scope": "0"}]}}
+
+    def query(self, family, commands):
+        self.calls.append((family, tuple(commands)))
+        answers = [list(a) for a in ANSWERS[family]]
+        answers[0] = [self.OTHER[family], *answers[0]]
+        return [self.LINKS] * (family == 4) + answers
+
+
+def test_observe_all_reads_a_namespace_in_one_ip_per_family():
+    runner = NamespaceRunner()
+    links, addrs, seen = observe.observe_all(runner)
+    assert runner.calls == [(4, ("link show", "addr show", "rule show",
+                                 "route show table all exact default",
+                                 "route show table all proto 201")),
+                            (6, ("addr show", "rule show", "route show table all exact default",
+                                 "route show table all proto 201"))]
+    assert links == NamespaceRunner.LINKS
+    assert seen.addresses == ()
+    # a link's view is what observe() of that link alone reads
+    assert observe.of_link(seen, addrs, "eth1.10") == observe.observe(CannedRunner(), "eth1.10")
+    other = observe.of_link(seen, addrs, "eth0.10")
+    assert other.addresses == (plan.Address(4, "192.0.2.16", 24),
+                               plan.Address(6, "2001:db8:10::16", 64))
+    assert other.rule_keys == seen.rule_keys and other.route_keys == seen.route_keys
+    assert observe.of_link(seen, addrs, "eth9").addresses == ()
+
+
+def test_verify_reads_back_the_families_the_ops_touched():
+    """A family without ops: the plan saw every wanted object there (else
+    it would have added it); only the others are read back."""
+    from policyroute import engine, errors
+    rule = plan.Obj("rule", 4, ("from", "192.0.2.17/32", "priority", "20000", "lookup", "1025",
+                                "suppress_prefixlength", "0", "protocol", "201"))
+    route6 = plan.Obj("route", 6, ("default", "via", "2001:db8:10::1", "dev", "eth1.10",
+                                   "table", "1025", "proto", "201"))
+    runner = CannedRunner()
+    engine.verify(runner, "eth1.10", [rule, route6], {4})
+    assert [f for f, _cmds in runner.calls] == [4]
+    with pytest.raises(errors.StateError, match="lacks: ip -6 route add default"):
+        engine.verify(CannedRunner(), "eth1.10", [rule, route6], {4, 6})
+    with pytest.raises(errors.StateError, match="lacks: ip -6 route add default"):
+        engine.verify(CannedRunner(), "eth1.10", [rule, route6])

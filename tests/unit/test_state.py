@@ -1,6 +1,7 @@
 """state.Store: the record of what one start added."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,79 @@ def test_a_loaded_record_is_lean():
         tracemalloc.stop()
     assert len(keys) == 4001
     assert now / 4001 < 600 and peak / 4001 < 800, (now, peak)
+
+
+# ---------------------------------------------------------------- the follower's reads (issue 12 (d))
+
+@pytest.fixture
+def kept(monkeypatch):
+    """keep_records() for one test; the parses it still makes, counted."""
+    monkeypatch.setattr(state, "_kept", None)
+    state.keep_records()
+    parsed = []
+    real = state.Record.from_json.__func__
+
+    def counted(cls, text, iface=None, netns=None):
+        parsed.append(iface)
+        return real(cls, text, iface, netns)
+    monkeypatch.setattr(state.Record, "from_json", classmethod(counted))
+    return parsed
+
+
+def test_kept_record_is_parsed_again_only_when_its_file_changed(tmp_path, kept):
+    store = state.Store(tmp_path)
+    store.save(record(netns="blue"))
+    store.save(record(iface="eth0.10", netns="blue", objects=[], sysctls=[]))
+    assert set(store.in_netns("blue")) == {"eth0.10", "eth1.10"}
+    assert set(store.in_netns("blue")) == {"eth0.10", "eth1.10"}
+    assert sorted(kept) == ["eth0.10", "eth1.10"]           # the second pass parsed nothing
+    store.save(record(netns="blue", table=2048, objects=[]))  # replaced whole: a new file
+    assert store.load("eth1.10", "blue").table == 2048
+    assert store.load("eth0.10", "blue").table == 1024
+    assert sorted(kept) == ["eth0.10", "eth1.10", "eth1.10"]
+
+
+def test_kept_record_is_a_copy_to_change(tmp_path, kept):
+    store = state.Store(tmp_path)
+    store.save(record(moved=[["192.0.2.18/24", "eth0.10"]]))
+    first = store.load("eth1.10")
+    first.moved.clear()
+    first.sysctls[0][2] = "9"
+    first.objects.clear()
+    first.inputs["table"] = "x"
+    again = store.load("eth1.10")
+    assert same(again, record(moved=[["192.0.2.18/24", "eth0.10"]]))
+    assert kept == ["eth1.10"]
+
+
+def test_kept_record_changed_in_place_is_checked_again(tmp_path, kept):
+    store = state.Store(tmp_path)
+    store.save(record())
+    assert store.load("eth1.10") is not None
+    p = Path(store.path("eth1.10"))
+    st = p.stat()
+    with open(p, "r+") as f:                  # same inode, same size, same times
+        text = f.read()
+        f.seek(0)
+        f.write(text.replace('"version":1', '"version":9'))
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    with pytest.raises(StateError, match=r"unreadable record \(version is not 1\)"):
+        store.load("eth1.10")
+    with pytest.raises(StateError):           # an error is never kept
+        store.load("eth1.10")
+    p.unlink()
+    assert store.load("eth1.10") is None
+    store.save(record(table=7, objects=[]))
+    assert store.load("eth1.10").table == 7
+
+
+def test_records_are_parsed_every_time_unless_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(state, "_kept", None)
+    store = state.Store(tmp_path)
+    store.save(record())
+    p = Path(store.path("eth1.10"))
+    st = p.stat()
+    p.write_text(p.read_text().replace('"version":1', '"version":9'))
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+    with pytest.raises(StateError):
+        store.load("eth1.10")
