@@ -93,13 +93,16 @@ _policyroute_values()
 # owns rules_ mean iproute2 read them after all (a netifrc that reads its
 # variables otherwise): say so, naming the variable, instead of letting
 # both modules add and delete the same lines.
+# With "clear" (at stop), the lines go, so iproute2's post-stop deletes none.
 _policyroute_iproute2_kept()
 {
 	local name
 	for name in ip_rule ip6_rule; do
 		[ -n "$(service_get_value "${name}")" ] || continue
-		ewarn "netifrc's iproute2 module recorded rules in ${name} although policyroute owns rules_${IFVAR}: it will delete them at stop"
+		ewarn "netifrc's iproute2 module recorded rules in ${name} although policyroute owns rules_${IFVAR}: policyroute empties that list at stop, so iproute2 deletes none"
+		[ "$1" = clear ] && service_set_value "${name}" ""
 	done
+	return 0
 }
 
 # _policyroute_read: this interface's values, each read once per start
@@ -266,9 +269,7 @@ policyroute_stop()
 {
 	local rc
 	[ "$(service_get_value policyroute_started)" = yes ] || return 0
-	_policyroute_iproute2_kept
-	service_set_value ip_rule ""
-	service_set_value ip6_rule ""
+	_policyroute_iproute2_kept clear
 
 	ebegin "Removing policy routing for ${IFACE}"
 	_policyroute_get "netns_${IFVAR}"
