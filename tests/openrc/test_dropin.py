@@ -191,3 +191,23 @@ def test_a_start_runs_one_helper_and_a_stop_one_more(world: World, module_path):
     assert world.rc("net.eth1.10", "stop").returncode == 0
     assert len(pids.read_text().split()) == 2
     assert ours(world) == []
+
+
+def test_without_fifos_the_two_hooks_run_the_helper_once_each(world: World, module_path):
+    """Where /run takes no FIFO folder, pre_start and post_start each run
+    the helper, as before the held start."""
+    pids = world.root / "helper-pids"
+    wrapper = world.root / "noting-policyroute"
+    wrapper.write_text(f"#!/bin/sh\necho \"$1\" >> {pids}\nexec {helper_of(module_path)} \"$@\"\n")
+    wrapper.chmod(0o755)
+    text = module_path.read_text().replace(helper_of(module_path), str(wrapper))
+    assert "mktemp -d /run/policyroute-hold." in text
+    world.write_module("policyroute", text.replace("mktemp -d /run/", "mktemp -d /nonexistent/"))
+    world.veth("eth1.10")
+    world.write_conf(CONF)
+    proc = world.rc("net.eth1.10", "start")
+    assert proc.returncode == 0, output(proc)
+    assert pids.read_text().split() == ["pre-start", "post-start"]
+    assert len(ours(world)) == 3
+    assert world.rc("net.eth1.10", "stop").returncode == 0
+    assert ours(world) == []
