@@ -5,9 +5,10 @@ run, as medians of interleaved repeats, with the ratio.
     harness) at 1, 4, 16 and 64 addresses: plain netifrc, the same policy
     by hand in netifrc's rules_/routes_ (native), and the module; the
     module's added cost is the module minus plain.
-(b) the helper's post-start and stop at 1 to 10,000 addresses beside one
-    ip -batch of the same rules, the netlink apply alone and netifrc-native
-    (one ip process per rule), with the helper's peak RSS (scale.py).
+(b) the helper's post-start and stop at 1 to 10,000 scattered addresses,
+    and 10,000 as one contiguous IPv6 block, beside one ip -batch of the
+    same rules, the netlink apply alone and netifrc-native (one ip process
+    per rule), with the helper's peak RSS (scale.py).
 (c) per-packet cost at 0 to 10,000 addresses, contiguous and scattered,
     plain (one rule triple per address) beside the compact layout, from
     the first and last address and unbound (datapath.py).

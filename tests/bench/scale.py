@@ -21,6 +21,12 @@ so at 10,000 the figure is the kernel's walk more than policyroute's.
 Repeating IPv4 addresses across namespaces would not measure the same
 thing: the rule list that makes insertion costly is per namespace.
 
+Beside the scattered ones, at CONTIGUOUS_SIZES the same number of IPv6
+aliases as one contiguous block (2001:db8:1::1:0 upward), as real alias
+blocks are: the compact layout collapses them into a few covering
+prefixes, so the rules are few and the figure is the helper's reading
+and planning of N addresses.
+
 Every figure is a median over interleaved repeats (start, stop, start,
 ...). Run as root: ``python tests/bench/scale.py [N ...]``; namespaces
 are made and removed here.
@@ -42,8 +48,13 @@ from policyroute import netlink  # noqa: E402  (from this checkout)
 
 HELPER_THRESHOLD = netlink.THRESHOLD    # netlink_figures lowers netlink's own
 SIZES = (1, 10, 100, 1000, 10000)
+CONTIGUOUS_SIZES = tuple(int(n) for n in
+                         os.environ.get("BENCH_CONTIGUOUS_SIZES", "10000").split())
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 BIG_RUNS = int(os.environ.get("BENCH_BIG_RUNS", "3"))    # repeats at N >= 10,000
+# The netlink path alone at N >= 10,000 once fewer: the contiguous row's
+# time (~45 s) in its place.
+NETLINK_BIG_RUNS = max(1, BIG_RUNS - 1)
 NATIVE_MAX = int(os.environ.get("BENCH_NATIVE_MAX", "1000"))
 BATCH_MAX = int(os.environ.get("BENCH_BATCH_MAX", "10000"))
 IFACE = "eth1.10"
@@ -102,9 +113,14 @@ def family_of(n):
     return 4 if n <= V4_MAX else 6
 
 
-def address(family, i):
+def address(family, i, contiguous=False):
     """The i-th scattered alias: 198.51.100.1, .3, ... 203.0.113.253
-    (IPv4), or 2001:db8:1::1, ::3, ... (IPv6)."""
+    (IPv4), or 2001:db8:1::1, ::3, ... (IPv6); contiguous (IPv6 only):
+    2001:db8:1::1:0, ::1:1, ..."""
+    if contiguous:
+        if family != 6 or i >= 1 << 16:
+            raise ValueError("bench: contiguous aliases are IPv6, up to 65,536")
+        return f"2001:db8:1::1:{i:x}/128"
     if family == 6:
         return f"2001:db8:1::{2 * i + 1:x}/128"
     net, host = ("198.51.100", "203.0.113")[i // 127], 2 * (i % 127) + 1
@@ -113,9 +129,10 @@ def address(family, i):
 
 class ScaleBox:
     """One namespace with IFACE (a veth): a base address with main's
-    default through it, and n - 1 scattered host aliases, of one family."""
+    default through it, and n - 1 host aliases (scattered, or one
+    contiguous block), of one family."""
 
-    def __init__(self, n):
+    def __init__(self, n, contiguous=False):
         self.family = family_of(n)
         self.ns = f"prscale-{uuid.uuid4().hex[:8]}"
         self.ip = ["ip", "-n", self.ns]
@@ -127,7 +144,8 @@ class ScaleBox:
             base, gateway = BASE[self.family]
             nodad = " nodad" if self.family == 6 else ""
             lines = [f"address add {a} dev {IFACE}{nodad}"
-                     for a in [base] + [address(self.family, i) for i in range(n - 1)]]
+                     for a in [base] + [address(self.family, i, contiguous)
+                                        for i in range(n - 1)]]
             sh(*self.ip, f"-{self.family}", "-batch", "-", input="\n".join(lines) + "\n")
             sh(*self.ip, f"-{self.family}", "route", "add", "default", "via", gateway,
                "dev", IFACE)
@@ -188,7 +206,7 @@ def batch_figures(box, lines, runs):
 def netlink_figures(box, lines, runs):
     """policyroute's netlink path alone: kernel.Runner.batch in this
     process, with netlink.THRESHOLD lowered so that every rule line goes by
-    pyroute2 (the helper itself uses ip -batch below the threshold)."""
+    netlink (the helper itself uses ip -batch below the threshold)."""
     from policyroute.kernel import Runner, in_netns
     netlink.THRESHOLD = 1
     runner, add, delete = Runner(), [], []
@@ -247,21 +265,21 @@ def v4_apply_figures(n, runs):
         box.close()
 
 
-def figures(helper, n, tmp):
+def figures(helper, n, tmp, contiguous=False):
     """Every figure for N addresses, in one namespace."""
     runs = BIG_RUNS if n >= 10000 else RUNS
-    box = ScaleBox(n)
+    box = ScaleBox(n, contiguous)
     try:
-        row = helper_figures(helper, box, helper_env(tmp, n), runs)
+        row = helper_figures(helper, box, helper_env(tmp, f"{n}{'c' * contiguous}"), runs)
         lines = [line for line in row.pop("lines") if " add " in line]
-        row["netlink"] = netlink_figures(box, lines, runs)
+        row["netlink"] = netlink_figures(box, lines, NETLINK_BIG_RUNS if n >= 10000 else runs)
         row["batch"] = batch_figures(box, lines, 1 if n >= 10000 else runs) \
             if n <= BATCH_MAX else None
         row["native"] = native_figures(box, lines, 1 if n >= 1000 else runs) \
             if n <= NATIVE_MAX else None
     finally:
         box.close()
-    row["v4"] = v4_apply_figures(n, runs) if box.family == 6 else None
+    row["v4"] = v4_apply_figures(n, runs) if box.family == 6 and not contiguous else None
     return row
 
 
@@ -275,28 +293,29 @@ def _cell(pair, i):
 
 def table(rows):
     """The figures as text lines."""
-    out = [f"helper at N scattered addresses (IPv4 up to {V4_MAX}, then IPv6; guard on), "
-           f"median ms; {RUNS} runs ({BIG_RUNS} at 10,000; ip -batch and native once "
-           f"from 1,000)",
-           f"{'N':>6} {'fam':>3} {'rules':>6} {'post-start':>10} {'stop':>7} {'netlink+':>10} "
+    out = [f"helper at N addresses (IPv4 up to {V4_MAX}, then IPv6; guard on), scattered "
+           f"(scat) or one contiguous block (cont), median ms; {RUNS} runs ({BIG_RUNS} at "
+           f"10,000; ip -batch and native once from 1,000)",
+           f"{'N':>6} {'fam':>3} {'layout':>6} {'rules':>6} {'post-start':>10} {'stop':>7} {'netlink+':>10} "
            f"{'netlink-':>10} {'ip-batch+':>10} {'ip-batch-':>10} {'native+':>10} "
            f"{'native-':>10} {'native/start':>12} {'RSS MiB':>8} {'follower':>9}"]
-    for n, r in rows.items():
+    for (n, layout), r in rows.items():
         ratio = f"{r['native'][0] / r['start']:>11.2f}x" if r["native"] else f"{'-':>12}"
-        out.append(f"{n:>6} {'v' + str(family_of(n)):>3} {r['rules']:>6} {_ms(r['start'])} {_ms(r['stop'], 7)} "
+        out.append(f"{n:>6} {'v' + str(family_of(n)):>3} {layout:>6} {r['rules']:>6} {_ms(r['start'])} {_ms(r['stop'], 7)} "
                    f"{_cell(r['netlink'], 0)} {_cell(r['netlink'], 1)} "
                    f"{_cell(r['batch'], 0)} {_cell(r['batch'], 1)} "
                    f"{_cell(r['native'], 0)} {_cell(r['native'], 1)} {ratio} "
                    f"{r['rss']:>8.1f} {_ms(r['follower'], 9)}")
-    for n, r in rows.items():
+    for (n, _layout), r in rows.items():
         if r["v4"]:
             v4 = r["v4"]
             out.append(f"  {n:>5} as IPv4 rules ({v4['rules']}, 254 sources x tables), "
                        f"apply layer alone: netlink +{_ms(v4['netlink'][0], 1)} "
                        f"-{_ms(v4['netlink'][1], 1)}, ip -batch +{_ms(v4['batch'][0], 1)} "
                        f"-{_ms(v4['batch'][1], 1)}")
-    out.append("netlink: policyroute's pyroute2 path alone (the helper uses it from "
-               f"{HELPER_THRESHOLD} rule lines in one call, else ip -batch)")
+    out.append(f"netlink: policyroute's netlink path alone ({NETLINK_BIG_RUNS} runs at "
+               f"10,000; the helper uses it from {HELPER_THRESHOLD} rule lines in one call, "
+               "else ip -batch)")
     out.append(f"native (one ip process per rule) measured up to N = {NATIVE_MAX}; "
                f"ip -batch up to N = {BATCH_MAX}; + add, - delete")
     out.append("RSS: the helper's peak (or an ip it ran's); follower: how long its first "
@@ -305,11 +324,17 @@ def table(rows):
     return out
 
 
-def scale_figures(sizes=SIZES):
-    """{N: figures}: the entry point bench.py calls."""
+def scale_figures(sizes=SIZES, contiguous_sizes=CONTIGUOUS_SIZES):
+    """{(N, "scat" or "cont"): figures}: the entry point bench.py calls.
+    A contiguous row follows the scattered one of its N."""
+    rows = {}
     with tempfile.TemporaryDirectory(prefix="prscale-") as tmp:
         helper = install(Path(tmp) / "inst")
-        return {n: figures(helper, n, tmp) for n in sizes}
+        for n in sizes:
+            rows[n, "scat"] = figures(helper, n, tmp)
+            if n in contiguous_sizes and family_of(n) == 6:
+                rows[n, "cont"] = figures(helper, n, tmp, contiguous=True)
+    return rows
 
 
 def main():
