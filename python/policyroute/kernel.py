@@ -2,7 +2,7 @@
 
 Reads use ``ip -N -json -batch -`` (one process per family for every
 query). Writes are lines in iproute2's words: in a call with at least
-netlink.THRESHOLD rule lines netlink.py translates, those go as
+netlink.THRESHOLD ``rule add`` lines netlink.py translates, those go as
 rtnetlink requests (pyroute2) without NLM_F_EXCL; every other line, and
 every line of a smaller call or when pyroute2 is missing, through one
 ``ip -batch -`` per run of them. Arguments go to iproute2 as
@@ -147,9 +147,7 @@ class Runner:
 
     def _netlink(self, family, lines, requests, force):
         """One run of rule requests, in the kernel's cheapest order (see
-        _kernel_order): an add from the highest priority down lands near
-        the head of the kernel's list, a deletion from the lowest up is
-        found near it."""
+        _kernel_order)."""
         for line in lines:
             self.trace(f"ip {where()}-{family} {line}")
         order = _kernel_order(requests)
@@ -219,12 +217,14 @@ class Runner:
 
 
 def _rule_request(family, line):
-    """(verb, priority, fields) of a ``rule add|del`` line netlink.py
-    translates, else None."""
+    """(verb, priority, fields) of a ``rule add`` line netlink.py
+    translates, else None. Deletions go through ip -batch: iproute2 sets
+    no NLM_F_EXCL on them, and it encodes a message faster than pyroute2
+    (20,001 IPv4 deletions: 0.75 s against 2.3 s)."""
     words = line.split()
-    if words[:1] == ["rule"] and words[1:2] in (["add"], ["del"]):
+    if words[:2] == ["rule", "add"]:
         rule = netlink.rule_request(family, words[2:])
-        return rule and (words[1], *rule)
+        return rule and ("add", *rule)
     return None
 
 
@@ -251,16 +251,10 @@ def _runs(requests):
 
 
 def _kernel_order(requests):
-    """Indices of requests [(verb, priority, fields)] in the order to send
-    them: the plan's order of adds and deletions is kept (make before
-    break), and within each stretch of one verb, adds go highest priority
-    first and deletions lowest first."""
-    keys, stretch = [], 0
-    for i, (verb, priority, _fields) in enumerate(requests):
-        if i and verb != requests[i - 1][0]:
-            stretch += 1
-        keys.append((stretch, -priority if verb == "add" else priority, i))
-    return [k[2] for k in sorted(keys)]
+    """Indices of add requests [(verb, priority, fields)] in the order to
+    send them: highest priority first, so each lands near the head of the
+    kernel's list, where its walk for the place stops."""
+    return sorted(range(len(requests)), key=lambda i: -requests[i][1])
 
 
 PROC_SYS = os.environ.get("POLICYROUTE_PROC_SYS", "/proc/sys")

@@ -1,5 +1,7 @@
 """rtnetlink requests, through pyroute2, for the rules policyroute adds
-and deletes most.
+most. Deletions go through ``ip -batch``: iproute2 sets no NLM_F_EXCL on
+them and encodes a message faster than pyroute2's ~70 us (20,001 IPv4
+deletions: 0.75 s against 2.3 s).
 
 Why not ``ip -batch``: iproute2 sets NLM_F_EXCL on ``rule add``, and the
 kernel then compares the new rule with every rule it has; at 30,000 rules
@@ -43,7 +45,7 @@ _library = []               # [pyroute2 pieces or None], once looked for
 def rule_request(family, args):
     """(priority, request fields) of ``ip rule`` arguments this module
     translates, or None: then iproute2 runs the line. The fields are
-    the same for add and del; no pyroute2 is needed to make them."""
+    made without pyroute2."""
     words = dict(zip(args[::2], args[1::2]))
     if len(args) % 2 or len(words) * 2 != len(args) or not words.keys() <= ALLOWED \
             or "priority" not in words or "lookup" not in words:
@@ -93,7 +95,7 @@ def library():
         site_packages()
         try:
             from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST
-            from pyroute2.netlink.rtnl import RTM_DELRULE, RTM_NEWRULE
+            from pyroute2.netlink.rtnl import RTM_NEWRULE
             from pyroute2.netlink.rtnl.fibmsg import FR_ACT_TO_TBL, fibmsg
             try:
                 from pyroute2.netlink.marshal import Marshal        # 0.9
@@ -104,14 +106,13 @@ def library():
         else:
             _library.append({
                 "fibmsg": fibmsg, "Marshal": Marshal, "FR_ACT_TO_TBL": FR_ACT_TO_TBL,
-                "add": (RTM_NEWRULE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE),
-                "del": (RTM_DELRULE, NLM_F_REQUEST | NLM_F_ACK)})
+                "add": (RTM_NEWRULE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE)})
     return _library[0]
 
 
 def encode(verb, fields, seq):
-    """One RTM_NEWRULE / RTM_DELRULE request, as bytes; ``add`` without
-    NLM_F_EXCL."""
+    """One RTM_NEWRULE request (``verb`` "add"), as bytes, without
+    NLM_F_EXCL. Deletions go through ip -batch (kernel._rule_request)."""
     lib = library()
     msg = lib["fibmsg"]()
     msg["family"] = fields["family"]

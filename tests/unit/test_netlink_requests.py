@@ -10,14 +10,14 @@ import sys
 import pytest
 
 from policyroute import kernel, netlink
-from policyroute.kernel import _kernel_order, _netlink_requests, _runs, Runner
+from policyroute.kernel import Runner, _kernel_order, _netlink_requests, _rule_request, _runs
 
 AUTO = "from 192.0.2.17/32 priority 20001 lookup 1025 suppress_prefixlength 0 protocol 201"
 HEADER = struct.Struct("=IHHII")        # nlmsghdr: len type flags seq pid
 RULE = struct.Struct("=BBBBBBBBI")      # fib_rule_hdr
 FRA_DST, FRA_SRC, FRA_PRIORITY = 1, 2, 6
 FRA_SUPPRESS_PREFIXLEN, FRA_TABLE, FRA_PROTOCOL = 14, 15, 21
-RTM_NEWRULE, RTM_DELRULE = 32, 33
+RTM_NEWRULE = 32
 
 needs_pyroute2 = pytest.mark.skipif(netlink.library() is None, reason="no pyroute2")
 
@@ -62,10 +62,9 @@ def test_ipv6_prefix_and_main_table():
 
 
 @needs_pyroute2
-def test_add_has_no_excl_and_del_no_create():
-    for verb, kind, flags in (("add", RTM_NEWRULE, 0x405), ("del", RTM_DELRULE, 0x5)):
-        (_size, got_kind, got_flags, seq, pid), _r, _a = request(4, AUTO, verb, 7)
-        assert (got_kind, got_flags, seq, pid) == (kind, flags, 7, 0)
+def test_add_has_no_excl():
+    (_size, got_kind, got_flags, seq, pid), _r, _a = request(4, AUTO, "add", 7)
+    assert (got_kind, got_flags, seq, pid) == (RTM_NEWRULE, 0x405, 7, 0)
 
 
 @pytest.mark.parametrize("line", [
@@ -88,16 +87,21 @@ def test_lines_left_to_iproute2(line):
 
 
 def test_runs_keep_the_order_and_split_by_channel():
-    requests = [("add", 20001, {}), None, ("add", 20002, {}), ("del", 20001, {})]
+    requests = [("add", 20001, {}), None, ("add", 20002, {}), ("add", 22001, {})]
     runs = _runs(requests)
     assert [(channel, [i for i, _r in run]) for channel, run in runs] == [
         (Runner._netlink, [0]), (Runner._ip_batch, [1]), (Runner._netlink, [2, 3])]
-    # in one run: the plan's order of verbs stays (make before break);
-    # within a stretch of one verb, adds highest priority first and
-    # deletions lowest first
-    requests = [("del", 21001, {}), ("del", 20001, {}), ("add", 20001, {}),
-                ("add", 22001, {}), ("del", 22002, {}), ("del", 20002, {})]
-    assert _kernel_order(requests) == [1, 0, 3, 2, 5, 4]
+    # in one run, adds go highest priority first; equal ones keep their order
+    requests = [("add", 21001, {}), ("add", 20001, {}), ("add", 22001, {}),
+                ("add", 22001, {"second": True})]
+    assert _kernel_order(requests) == [2, 3, 0, 1]
+
+
+def test_deletions_go_through_ip():
+    assert _rule_request(4, "rule del from 192.0.2.17/32 priority 20001 lookup 1025 "
+                            "protocol 201") is None
+    assert _rule_request(4, "rule add from 192.0.2.17/32 priority 20001 lookup 1025 "
+                            "protocol 201")[:2] == ("add", 20001)
 
 
 def lines(count):
