@@ -156,3 +156,34 @@ def test_ack_words_like_iproute2():
     assert list(netlink.acks(marshal, data)) == [
         (1, ""), (2, "RTNETLINK answers: No such file or directory"),
         (3, "Error: Invalid table."), (4, "")]      # a warning with success is no refusal
+
+
+def test_ip_batch_goes_in_pieces_and_a_refusal_counts_the_pieces_before(monkeypatch):
+    """IP_BATCH_LINES lines per ip (an ip -batch grows ~4 KiB a line); a
+    refusal in a later piece names its line, and every line before it
+    counts as applied."""
+    import subprocess
+    from policyroute.errors import KernelError
+    monkeypatch.setattr(kernel, "IP_BATCH_LINES", 3)
+    runs = []
+
+    def fake_ip(self, argv, stdin):
+        batch = stdin.splitlines()
+        runs.append(batch)
+        bad = [i for i, line in enumerate(batch) if "BAD" in line]
+        if bad:
+            return subprocess.CompletedProcess(argv, 1, "", f"Error: nope.\n"
+                                               f"Command failed -:{bad[0] + 1}\n")
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(Runner, "_run", fake_ip)
+    lines = [f"route add 192.0.2.{i}/32 dev lo table 1025" for i in range(8)]
+    Runner().batch(4, lines)
+    assert runs == [lines[0:3], lines[3:6], lines[6:8]]
+    runs.clear()
+    lines[4] = "route add BAD"
+    with pytest.raises(KernelError) as e:
+        Runner().batch(4, lines)
+    assert len(runs) == 2
+    assert e.value.done == [0, 1, 2, 3] and e.value.applied == 4
+    assert "route add BAD" in str(e.value)
