@@ -191,7 +191,9 @@ _policyroute_hold()
 		out="${out}${line}
 "
 	done
-	# It ended without its answer: never a success.
+	# It ended without its answer: never a success. Its FIFOs are still
+	# there when it never ran.
+	[ ! -e "${dir}" ] || rm -rf "${dir}"
 	_policyroute_done "${out}" || return
 	eerror "the policyroute helper ended before pre-start's answer"
 	return 1

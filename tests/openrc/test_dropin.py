@@ -82,6 +82,8 @@ def test_a_failing_helper_is_an_error_at_boot(world: World, module_path, script,
     assert proc.returncode != 0
     shown = [line for line in output(proc).splitlines() if words in line]
     assert shown and all(line.lstrip().startswith("*") for line in shown), output(proc)
+    left = world.run(["sh", "-c", "ls -d /run/policyroute-hold.* 2>/dev/null"])
+    assert left.stdout == ""                    # the FIFOs of a helper that never ran go too
 
 
 def test_iproute2_recording_owned_rules_is_a_warning(world: World, module_path):
