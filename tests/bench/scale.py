@@ -204,9 +204,10 @@ def batch_figures(box, lines, runs):
 
 
 def netlink_figures(box, lines, runs):
-    """policyroute's netlink path alone: kernel.Runner.batch in this
-    process, with netlink.THRESHOLD lowered so that every rule line goes by
-    netlink (the helper itself uses ip -batch below the threshold)."""
+    """policyroute's apply layer alone: kernel.Runner.batch in this
+    process, with netlink.THRESHOLD lowered so that every rule add goes by
+    netlink (the helper itself uses ip -batch below the threshold); its
+    deletions always go through ip -batch, 2,048 lines a run."""
     from policyroute.kernel import Runner, in_netns
     netlink.THRESHOLD = 1
     runner, add, delete = Runner(), [], []
@@ -313,9 +314,9 @@ def table(rows):
                        f"apply layer alone: netlink +{_ms(v4['netlink'][0], 1)} "
                        f"-{_ms(v4['netlink'][1], 1)}, ip -batch +{_ms(v4['batch'][0], 1)} "
                        f"-{_ms(v4['batch'][1], 1)}")
-    out.append(f"netlink: policyroute's netlink path alone ({NETLINK_BIG_RUNS} runs at "
-               f"10,000; the helper uses it from {HELPER_THRESHOLD} rule lines in one call, "
-               "else ip -batch)")
+    out.append(f"netlink: policyroute's apply layer alone ({NETLINK_BIG_RUNS} runs at "
+               f"10,000): adds by netlink (the helper does so from {HELPER_THRESHOLD} rule adds "
+               "in one call, else ip -batch), deletions through ip -batch in runs of 2,048")
     out.append(f"native (one ip process per rule) measured up to N = {NATIVE_MAX}; "
                f"ip -batch up to N = {BATCH_MAX}; + add, - delete")
     out.append("RSS: the helper's peak (or an ip it ran's); follower: how long its first "
