@@ -40,6 +40,7 @@ _policyroute_report()
 		eerror "the policyroute helper was ended by signal $(($2 - 128))"
 		return
 	fi
+	[ -n "$1" ] || return 0
 	printf '%s\n' "$1" | while IFS= read -r line; do
 		case "${line}" in
 			"policyroute: error: "*) eerror "${line#policyroute: error: }" ;;
