@@ -1,8 +1,11 @@
 """Assertion helpers shared by the namespace tier's test modules."""
 
 import json
+import os
+import secrets
 import subprocess
 import time
+from contextlib import contextmanager
 
 BOX_VLAN10 = ("eth0.10", "eth1.10")
 
@@ -13,6 +16,24 @@ def sh(*argv, check=True):
     if check and proc.returncode != 0:
         raise AssertionError(f"{argv}: rc={proc.returncode} {proc.stderr}")
     return proc
+
+
+@contextmanager
+def veth_netns(prefix, links):
+    """A namespace of its own (PREFIX-<random>) holding a veth pair, both
+    ends up, for each (link, peer) of ``links``; its name. Deleted after,
+    and checked gone."""
+    ns = f"{prefix}-{secrets.token_hex(4)}"
+    sh("ip", "netns", "add", ns)
+    try:
+        for link, peer in links:
+            sh("ip", "-n", ns, "link", "add", link, "type", "veth", "peer", "name", peer)
+            for end in (link, peer):
+                sh("ip", "-n", ns, "link", "set", end, "up")
+        yield ns
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+        assert not os.path.exists(f"/run/netns/{ns}")
 
 
 def records(pr):

@@ -6,11 +6,11 @@ something changes the kernel; the read-back reads the families changed).
 
 import json
 import subprocess
-import uuid
 
 import pytest
 
 import topology
+from netns_checks import veth_netns
 from policyroute import engine, state
 from policyroute.kernel import Runner, in_netns
 from policyroute.paths import Paths
@@ -45,14 +45,9 @@ def box(tmp_path, monkeypatch):
     """A namespace with eth0.10 and eth1.10 started as failover siblings
     (no follower process: the test runs the passes), stopped and removed
     after; the kernel's rules back to the namespace's own three."""
-    ns = f"prt-pass-{uuid.uuid4().hex[:8]}"
     pr = topology.Helper(tmp_path)
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        for n, (link, peer) in enumerate((("eth0.10", "sw0"), ("eth1.10", "sw1"))):
-            ip(ns, "link", "add", link, "type", "veth", "peer", "name", peer)
-            ip(ns, "link", "set", link, "up")
-            ip(ns, "link", "set", peer, "up")
+    with veth_netns("prt-pass", [("eth0.10", "sw0"), ("eth1.10", "sw1")]) as ns:
+        for n, link in enumerate(("eth0.10", "eth1.10")):
             ip(ns, "address", "add", f"192.0.2.{16 + n}/24", "dev", link)
         for link, other, table in (("eth0.10", "eth1.10", "e0v10"),
                                    ("eth1.10", "eth0.10", "e1v10")):
@@ -68,8 +63,6 @@ def box(tmp_path, monkeypatch):
             proc = pr.run("stop", link, netns=ns)
             assert proc.returncode == 0, proc.stderr
         assert len(ip(ns, "-N", "rule", "show").stdout.splitlines()) == 3
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], check=False)
 
 
 def settle(ns, paths, names):

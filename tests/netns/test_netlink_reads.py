@@ -7,12 +7,13 @@ test sees every iproute2 run the helper makes.
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from netns_checks import veth_netns
 
 REPO = Path(__file__).resolve().parents[2]
 IFACE = "eth1.10"
@@ -28,19 +29,11 @@ def ip(ns, *args, check=True):
 
 @pytest.fixture
 def box():
-    ns = f"prt-nlr-{secrets.token_hex(4)}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        ip(ns, "link", "add", IFACE, "type", "veth", "peer", "name", "sw1")
-        for link in (IFACE, "sw1"):
-            ip(ns, "link", "set", link, "up")
+    with veth_netns("prt-nlr", [(IFACE, "sw1")]) as ns:
         for a in ("192.0.2.17/24", "192.0.2.18/24", "192.0.2.19/24", "192.0.2.20/24"):
             ip(ns, "address", "add", a, "dev", IFACE)
         ip(ns, "route", "add", "default", "via", "192.0.2.1")
         yield ns
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], check=False)
-        assert not os.path.exists(f"/run/netns/{ns}")
 
 
 @pytest.fixture

@@ -10,12 +10,13 @@ netlink.THRESHOLD and go by pyroute2; the IPv4 ones go through ip -batch.
 import ipaddress
 import json
 import os
-import secrets
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+
+from netns_checks import veth_netns
 
 from policyroute import netlink, observe, plan
 from policyroute.state import Record
@@ -44,12 +45,7 @@ def ip(ns, *args, **kw):
 
 @pytest.fixture
 def box():
-    ns = f"prt-nls-{secrets.token_hex(4)}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        ip(ns, "link", "add", IFACE, "type", "veth", "peer", "name", "sw1")
-        for link in (IFACE, "sw1"):
-            ip(ns, "link", "set", link, "up")
+    with veth_netns("prt-nls", [(IFACE, "sw1")]) as ns:
         lines = [f"address add 192.0.2.17/24 dev {IFACE}",
                  f"address add 2001:db8:10::17/64 dev {IFACE} nodad"]
         lines += [f"address add {a}/{32 if f == 4 else 128} dev {IFACE}"
@@ -57,9 +53,6 @@ def box():
         ip(ns, "-batch", "-", input="\n".join(lines) + "\n")
         ip(ns, "-4", "route", "add", "default", "via", "192.0.2.1", "dev", IFACE)
         yield ns
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], check=False)
-        assert not os.path.exists(f"/run/netns/{ns}")
 
 
 def kernel_rules(ns):
