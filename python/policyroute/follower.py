@@ -85,7 +85,7 @@ def command(paths, netns=None, worker=False):
     package, same paths."""
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     boot = "import sys; sys.path.insert(0, sys.argv.pop(1)); " \
-           "from policyroute.cli import main; sys.exit(main())"
+           "from policyroute.cli import run; run()"
     argv = [sys.executable, "-I", "-c", boot, package_parent,
             f"--state-dir={paths.state_dir}", f"--iproute2-dir={paths.iproute2_dir}", "follow"]
     if netns:

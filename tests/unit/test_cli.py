@@ -345,3 +345,17 @@ def test_hook_calls_read_as_argparse_reads_them(argv):
 ], ids=" ".join)
 def test_other_command_lines_go_to_argparse(argv):
     assert cli.hook_args(argv) is None
+
+
+def test_run_exits_with_mains_code_and_nothing_buffered_lost():
+    """cli.run skips the interpreter's teardown (os._exit): what main left
+    in stdout's buffer, on an error path too, still goes out."""
+    code = ("from policyroute import cli\n"
+            "def main():\n"
+            "    print('partial output')\n"
+            "    return 3\n"
+            "cli.main = main\n"
+            "cli.run()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert (proc.returncode, proc.stdout) == (3, "partial output\n")

@@ -4,6 +4,8 @@ the hooks netifrc calls at boot start quickly."""
 
 import importlib
 
+from .common import VARIABLES
+
 # name -> (module, one-line help)
 COMMANDS = {
     "pre-start": ("pre_start", "validate an interface's values and register table names"),
@@ -20,13 +22,11 @@ COMMANDS = {
 }
 
 # The commands the netifrc module calls, and the options their parsers
-# define beyond IFACE, --ifvar and --values (all None unless given):
-# cli.hook_args reads the module's calls with these, without argparse.
-# pre-start and post-start take one interface's values (common.add_values);
-# stop none but --netns.
-# PASSED: the options the module gives (as --NAME=VALUE).
-_VALUES = ("ifvar", "table", "rules", "rules6", "guard", "arp", "failover", "configured",
-           "netns", "config")
+# define beyond IFACE and --values (all None unless given): cli.hook_args
+# reads the module's calls with these, without argparse. pre-start and
+# post-start take one interface's values (common.add_values), stop only
+# --netns. PASSED: the options the module gives (as --NAME=VALUE).
+_VALUES = ("ifvar", *VARIABLES, "config")
 HOOKS = {"pre-start": _VALUES + ("hold", "variables"), "post-start": _VALUES,
          "stop": ("netns",)}
 PASSED = ("ifvar", "hold")

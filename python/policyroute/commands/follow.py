@@ -3,7 +3,6 @@ post-start starts it and the last stop ends it (see follower.py); by hand
 it runs in the foreground, for debugging."""
 
 import os
-import sys
 
 from .. import follower
 from ..kernel import NETNS_RUN_DIR, in_netns
@@ -17,11 +16,7 @@ def add_arguments(p):
 def run(args, ctx):
     netns = args.netns or None
     if not args.worker:
-        rc = follower.supervise(ctx.paths, netns)
-        # The last stop waits for this exit: skip the interpreter's teardown.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(rc)
+        return follower.supervise(ctx.paths, netns)
     if netns and not os.path.exists(os.path.join(NETNS_RUN_DIR, netns)):
         follower.log(f"netns {netns} does not exist: nothing to follow")
         return 0
