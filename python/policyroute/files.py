@@ -54,11 +54,16 @@ def open_lock(path):
     return fd
 
 
+def open_ours(path):
+    """A file we wrote, open to read as bytes; OSError ELOOP for a symlink
+    in its place."""
+    return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb")
+
+
 def read_text(path):
-    """A file we wrote, as text; OSError ELOOP for a symlink in its place,
-    UnicodeDecodeError for bytes that are not UTF-8."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as f:
+    """A file we wrote, as text (open_ours); UnicodeDecodeError for bytes
+    that are not UTF-8."""
+    with open_ours(path) as f:
         return f.read().decode("utf-8")
 
 

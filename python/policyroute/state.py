@@ -12,7 +12,7 @@ from functools import partial
 
 from . import bands, sysctl
 from .errors import StateError
-from .files import HELD, atomic_write, make_folders, open_lock, read_text
+from .files import HELD, atomic_write, make_folders, open_lock, open_ours, read_text
 from .parse import IFNAME_RE, INPUTS, NETNS_RE, shown
 from .plan import Obj
 
@@ -320,9 +320,8 @@ def _read_kept(path, iface, netns):
     """Store.load's Record.from_json(read_text(path)), parsed only when the
     file is not the one read last time (keep_records)."""
     identity, record = _kept.pop(path, (None, None))   # gone or unreadable: forgotten
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(fd)
+    with open_ours(path) as f:
+        st = os.fstat(f.fileno())
         now = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         if now != identity:
             record = Record.from_json(f.read().decode("utf-8"), iface, netns)
