@@ -154,7 +154,7 @@ class Runner:
         order = _kernel_order(requests)
         try:
             with netlink.Socket() as sock:
-                ok, refused = sock.send([(requests[i][0], requests[i][2]) for i in order], force)
+                ok, refused = sock.send([requests[i][1] for i in order], force)
         except OSError as e:
             err = KernelError(f"-{family} rule", f"netlink: {e.strerror or e}")
             err.done = list(range(len(lines)))      # unknown: undo tolerates missing ones
@@ -222,14 +222,13 @@ class Runner:
 
 
 def _rule_request(family, line):
-    """(verb, priority, fields) of a ``rule add`` line netlink.py
-    translates, else None. Deletions go through ip -batch: iproute2 sets
+    """(priority, fields) of a ``rule add`` line netlink.py translates,
+    else None. Deletions go through ip -batch: iproute2 sets
     no NLM_F_EXCL on them, and it encodes a message faster than pyroute2
     (20,001 IPv4 deletions: 0.75 s against 2.3 s)."""
     words = line.split()
     if words[:2] == ["rule", "add"]:
-        rule = netlink.rule_request(family, words[2:])
-        return rule and ("add", *rule)
+        return netlink.rule_request(family, words[2:])
     return None
 
 
@@ -244,7 +243,7 @@ def _netlink_requests(family, lines):
 
 def _runs(requests):
     """Consecutive lines of one channel: [(channel, [(index, request)])].
-    A request is (verb, priority, fields) for netlink, None for ip."""
+    A request is (priority, fields) for netlink, None for ip."""
     out = []
     for i, request in enumerate(requests):
         channel = Runner._ip_batch if request is None else Runner._netlink
@@ -256,10 +255,10 @@ def _runs(requests):
 
 
 def _kernel_order(requests):
-    """Indices of add requests [(verb, priority, fields)] in the order to
+    """Indices of add requests [(priority, fields)] in the order to
     send them: highest priority first, so each lands near the head of the
     kernel's list, where its walk for the place stops."""
-    return sorted(range(len(requests)), key=lambda i: -requests[i][1])
+    return sorted(range(len(requests)), key=lambda i: -requests[i][0])
 
 
 PROC_SYS = os.environ.get("POLICYROUTE_PROC_SYS", "/proc/sys")

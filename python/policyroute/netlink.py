@@ -106,13 +106,13 @@ def library():
         else:
             _library.append({
                 "fibmsg": fibmsg, "Marshal": Marshal, "FR_ACT_TO_TBL": FR_ACT_TO_TBL,
-                "add": (RTM_NEWRULE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE)})
+                "header": (RTM_NEWRULE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE)})
     return _library[0]
 
 
-def encode(verb, fields, seq):
-    """One RTM_NEWRULE request (``verb`` "add"), as bytes, without
-    NLM_F_EXCL. Deletions go through ip -batch (kernel._rule_request)."""
+def encode(fields, seq):
+    """One RTM_NEWRULE request, as bytes, without NLM_F_EXCL. Deletions go
+    through ip -batch (kernel._rule_request)."""
     lib = library()
     msg = lib["fibmsg"]()
     msg["family"] = fields["family"]
@@ -130,7 +130,7 @@ def encode(verb, fields, seq):
     if fields["protocol"]:
         attrs.append(("FRA_PROTOCOL", fields["protocol"]))
     msg["attrs"] = attrs
-    msg["header"]["type"], msg["header"]["flags"] = lib[verb]
+    msg["header"]["type"], msg["header"]["flags"] = lib["header"]
     msg["header"]["sequence_number"] = seq
     msg.encode()
     return msg.data
@@ -165,7 +165,7 @@ class Socket:
         self.close()
 
     def send(self, requests, force=False):
-        """Send requests [(verb, fields)], CHUNK per sendmsg, and
+        """Send rule adds [fields], CHUNK per sendmsg, and
         read one ACK each: (indices applied, [(index, iproute2's words)]
         refused). The kernel runs every request of a chunk whatever the
         others do, so after a refusal the chunk's other requests may be
@@ -183,8 +183,8 @@ class Socket:
     def _chunk(self, requests, start):
         base = self.seq
         self.seq += len(requests)
-        self.sock.sendall(b"".join(encode(verb, fields, base + i + 1)
-                                   for i, (verb, fields) in enumerate(requests)))
+        self.sock.sendall(b"".join(encode(fields, base + i + 1)
+                                   for i, fields in enumerate(requests)))
         pending, errors = set(range(base + 1, base + len(requests) + 1)), []
         while pending:
             for seq, words in acks(self.marshal, self.sock.recv(1 << 16)):

@@ -22,10 +22,10 @@ RTM_NEWRULE = 32
 needs_pyroute2 = pytest.mark.skipif(netlink.library() is None, reason="no pyroute2")
 
 
-def request(family, line, verb="add", seq=7):
+def request(family, line, seq=7):
     """(nlmsghdr fields, fib_rule_hdr fields, {attr type: payload})."""
     _priority, fields = netlink.rule_request(family, line.split())
-    data = netlink.encode(verb, fields, seq)
+    data = netlink.encode(fields, seq)
     header = HEADER.unpack_from(data)
     assert header[0] == len(data)
     out, at = {}, HEADER.size + RULE.size
@@ -63,7 +63,7 @@ def test_ipv6_prefix_and_main_table():
 
 @needs_pyroute2
 def test_add_has_no_excl():
-    (_size, got_kind, got_flags, seq, pid), _r, _a = request(4, AUTO, "add", 7)
+    (_size, got_kind, got_flags, seq, pid), _r, _a = request(4, AUTO, 7)
     assert (got_kind, got_flags, seq, pid) == (RTM_NEWRULE, 0x405, 7, 0)
 
 
@@ -87,13 +87,12 @@ def test_lines_left_to_iproute2(line):
 
 
 def test_runs_keep_the_order_and_split_by_channel():
-    requests = [("add", 20001, {}), None, ("add", 20002, {}), ("add", 22001, {})]
+    requests = [(20001, {}), None, (20002, {}), (22001, {})]
     runs = _runs(requests)
     assert [(channel, [i for i, _r in run]) for channel, run in runs] == [
         (Runner._netlink, [0]), (Runner._ip_batch, [1]), (Runner._netlink, [2, 3])]
     # in one run, adds go highest priority first; equal ones keep their order
-    requests = [("add", 21001, {}), ("add", 20001, {}), ("add", 22001, {}),
-                ("add", 22001, {"second": True})]
+    requests = [(21001, {}), (20001, {}), (22001, {}), (22001, {"second": True})]
     assert _kernel_order(requests) == [2, 3, 0, 1]
 
 
@@ -101,7 +100,7 @@ def test_deletions_go_through_ip():
     assert _rule_request(4, "rule del from 192.0.2.17/32 priority 20001 lookup 1025 "
                             "protocol 201") is None
     assert _rule_request(4, "rule add from 192.0.2.17/32 priority 20001 lookup 1025 "
-                            "protocol 201")[:2] == ("add", 20001)
+                            "protocol 201")[0] == 20001
 
 
 def lines(count):
@@ -121,7 +120,7 @@ def test_a_small_call_goes_through_ip_and_does_not_import_pyroute2(monkeypatch):
 def test_a_large_call_goes_by_netlink_but_not_its_other_lines():
     big = lines(netlink.THRESHOLD) + ["route add 192.0.2.0/24 dev eth0 table 1025"]
     requests = _netlink_requests(4, big)
-    assert [r[:2] for r in requests[:2]] == [("add", 20001), ("add", 20002)]
+    assert [r[0] for r in requests[:2]] == [20001, 20002]
     assert None not in requests[:-1] and requests[-1] is None
 
 
@@ -136,7 +135,7 @@ def ack(seq, code, text=None):
     """An NLMSG_ERROR message as the kernel sends it with EXT_ACK: the
     error, the request (whole when refused) and maybe the kernel's words."""
     flags, tlv = 0, b""
-    request = netlink.encode("add", netlink.rule_request(4, AUTO.split())[1], seq)
+    request = netlink.encode(netlink.rule_request(4, AUTO.split())[1], seq)
     if not code:
         request = request[:HEADER.size]
         flags |= 0x100                                  # NLM_F_CAPPED
