@@ -162,15 +162,19 @@ _policyroute_take_rules()
 	service_set_value ip6_rule ""
 }
 
-# _policyroute_hold ARG...: pre-start in the background, its stdin and
-# stdout on two FIFOs whose other ends this shell keeps (fds 8 and 9), so
-# that the same process runs post-start later (_policyroute_go) and a start
-# pays for one Python, not two (python/policyroute/commands/hold.py).
-# Returns pre-start's exit code; 125 with nothing started when the FIFOs
-# cannot be made (then the two hooks run the helper once each).
+# _policyroute_hold VALUES READY STEP ARG...: the helper's STEP in the
+# background, its stdin and stdout on two FIFOs whose other ends this shell
+# keeps (fds 8 and 9), so that the same process runs the hook after the
+# next (_policyroute_go): a start or a stop pays for one Python, not two,
+# and the rules go in before netifrc adds the addresses and out after it
+# flushes them (python/policyroute/commands/hold.py). VALUES: the function
+# that writes the values. Returns 0 once the helper says READY, else its
+# exit code; 125 with nothing started when the FIFOs cannot be made (then
+# each hook runs the helper once).
 _policyroute_hold()
 {
-	local dir verbose="" line out="" rc
+	local values="$1" ready="$2" step="$3" dir verbose="" line out=""
+	shift 3
 	dir=$(mktemp -d /run/policyroute-hold.XXXXXX 2>/dev/null) || return 125
 	if ! mkfifo -m 0600 "${dir}/in" "${dir}/out" 2>/dev/null; then
 		rm -rf "${dir}"
@@ -178,14 +182,14 @@ _policyroute_hold()
 	fi
 	yesno "${EINFO_VERBOSE}" && verbose="--verbose"
 	# shellcheck disable=SC2086 # $verbose is one word or none
-	"${_policyroute_helper}" ${verbose} pre-start --hold="${dir}" "$@" \
+	"${_policyroute_helper}" ${verbose} "${step}" --hold="${dir}" "$@" \
 		<"${dir}/in" >"${dir}/out" 2>&1 &
 	_policyroute_pid=$!
 	exec 8>"${dir}/in" 9<"${dir}/out"
 	# A subshell writes: should the helper be gone, SIGPIPE ends it, not us.
-	( _policyroute_mine; _policyroute_siblings; printf '\0' ) >&8 2>/dev/null
+	( "${values}"; printf '\0' ) >&8 2>/dev/null
 	while IFS= read -r line <&9; do
-		if [ "${line}" = "pre-start: 0" ]; then
+		if [ "${line}" = "${ready}" ]; then
 			_policyroute_report "${out}" 0
 			return 0
 		fi
@@ -196,15 +200,16 @@ _policyroute_hold()
 	# there when it never ran.
 	[ ! -e "${dir}" ] || rm -rf "${dir}"
 	_policyroute_done "${out}" || return
-	eerror "the policyroute helper ended before pre-start's answer"
+	eerror "the policyroute helper ended before ${step}'s answer"
 	return 1
 }
 
-# _policyroute_go: have the held helper run post-start; its exit code.
+# _policyroute_go WORD: have the held helper run its second step; its exit
+# code.
 _policyroute_go()
 {
 	local line out=""
-	( printf 'post-start\n' >&8 ) 2>/dev/null
+	( printf '%s\n' "$1" >&8 ) 2>/dev/null
 	exec 8>&-
 	while IFS= read -r line <&9; do
 		out="${out}${line}
@@ -226,6 +231,18 @@ _policyroute_done()
 	return "${rc}"
 }
 
+# The values of a start, and of a stop.
+_policyroute_start_values()
+{
+	_policyroute_mine
+	_policyroute_siblings
+}
+
+_policyroute_stop_values()
+{
+	_policyroute_values "netns=${_policyroute_netns}"
+}
+
 policyroute_pre_start()
 {
 	local rc
@@ -237,10 +254,11 @@ policyroute_pre_start()
 	_policyroute_active=yes
 
 	ebegin "Checking policy routing for ${IFACE}"
-	_policyroute_hold --ifvar="${IFVAR}" --values=- -- "${IFACE}"
+	_policyroute_hold _policyroute_start_values "pre-start: 0" \
+		pre-start --ifvar="${IFVAR}" --values=- -- "${IFACE}"
 	rc=$?
 	if [ "${rc}" -eq 125 ]; then
-		{ _policyroute_mine; _policyroute_siblings; } |
+		_policyroute_start_values |
 			_policyroute_call pre-start --ifvar="${IFVAR}" --values=- -- "${IFACE}"
 		rc=$?
 	fi
@@ -255,31 +273,52 @@ policyroute_post_start()
 
 	ebegin "Adding policy routing for ${IFACE}"
 	if [ -n "${_policyroute_pid}" ]; then
-		_policyroute_go
+		_policyroute_go post-start
+		rc=$?
+		# Killed, it could not take back the rules it added at pre_start.
+		[ "${rc}" -gt 128 ] && _policyroute_stop_values |
+			_policyroute_call stop --values=- -- "${IFACE}"
 	else
 		_policyroute_mine | _policyroute_call post-start --ifvar="${IFVAR}" --values=- -- "${IFACE}"
+		rc=$?
 	fi
-	rc=$?
 	[ "${rc}" -eq 0 ] && service_set_value policyroute_started yes
 	eend "${rc}"
 }
 
 # A stop must never fail because of us, and is a no-op for an interface
 # this module did not start: `modules_X="!policyroute"`, or started before
-# the module was installed. What the helper could not remove stays in its
-# record and the mark stays set, so the next stop tries again.
+# the module was installed. The helper settles failover loans here, while
+# the addresses are there, and removes rules and routes at post_stop,
+# after netifrc flushed the addresses. What it could not remove stays in
+# its record and the mark stays set, so the next stop tries again.
 policyroute_stop()
 {
-	local rc
+	_policyroute_pid=
 	[ "$(service_get_value policyroute_started)" = yes ] || return 0
 	_policyroute_iproute2_kept clear
-
-	ebegin "Removing policy routing for ${IFACE}"
 	_policyroute_get "netns_${IFVAR}"
-	_policyroute_values "netns=${_policyroute_v}" |
-		_policyroute_call stop --values=- -- "${IFACE}"
-	rc=$?
-	[ "${rc}" -eq 0 ] && service_set_value policyroute_started ""
-	eend "${rc}"
+	_policyroute_netns=${_policyroute_v}
+
+	_policyroute_hold _policyroute_stop_values "stop: 0" stop --values=- -- "${IFACE}"
+	[ $? -eq 125 ] || return 0
+	ebegin "Removing policy routing for ${IFACE}"
+	_policyroute_stop_values | _policyroute_call stop --values=- -- "${IFACE}"
+	_policyroute_stopped $?
+}
+
+policyroute_post_stop()
+{
+	[ -n "${_policyroute_pid}" ] || return 0
+	ebegin "Removing policy routing for ${IFACE}"
+	_policyroute_go post-stop
+	_policyroute_stopped $?
+}
+
+# _policyroute_stopped RC: the end of a stop's helper.
+_policyroute_stopped()
+{
+	[ "$1" -eq 0 ] && service_set_value policyroute_started ""
+	eend "$1"
 	return 0
 }

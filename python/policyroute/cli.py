@@ -96,7 +96,7 @@ def hook_args(argv):
 
         [--verbose] pre-start --hold=DIR --ifvar=IFVAR --values=- -- IFACE
         [--verbose] pre-start|post-start --ifvar=IFVAR --values=- -- IFACE
-        [--verbose] stop --values=- -- IFACE
+        [--verbose] stop [--hold=DIR] --values=- -- IFACE
 
     Every other option of the command is None (commands.HOOKS names
     them); test_cli compares this reading with argparse's."""

@@ -128,6 +128,58 @@ def post_start(unit, paths, runner, sysctl, registry=None):
     return ops
 
 
+def add_source_rules(unit, paths, runner, registry=None):
+    """A held start (commands/hold.py), after pre-start, before netifrc
+    adds the addresses: the automatic rules of config_'s static addresses
+    (and of those the interface has already) go in now, while the
+    namespace has none of their routes. Each IPv6 rule change makes the
+    kernel walk every IPv6 route (fib6_flush_trees): beside 10,000
+    addresses 20,000 changes take ~15 s, before them well under one.
+
+    Adds only, of rules only: the table is still empty, so a lookup there
+    finds nothing and goes on, and the rules decide nothing until
+    post-start's converge adds the routes, plans from the addresses the
+    interface really has and deletes what is not wanted. Addresses
+    another link has are left out. Until then the record lists these rules
+    too (so a stop removes them) and says "starting" (so the follower
+    leaves the interface alone); the ops, or [] without a table."""
+    from .observe import addresses_of, observe_all, of_link
+    cfg = unit.cfg
+    if cfg.table is None:
+        return []
+    registry = registry or paths.registry()
+    store = paths.store()
+    with store.locked(cfg.netns):
+        _links, addrs, seen = observe_all(runner)
+        here = of_link(seen, addrs, cfg.iface)
+        taken = {a.local for family, links in addrs.items()
+                 for a in addresses_of([l for l in links if l.get("ifname") != cfg.iface], family)}
+        addresses = list(here.addresses) + [
+            plan.Address(a.version, str(a.ip), a.network.prefixlen, False, False)
+            for a in parse.static_addresses(unit.inputs.get("configured"))]
+        addresses = [a for a in addresses if a.local not in taken]
+        number = table_id(cfg, registry)
+        want = plan.source_rules(cfg, number, addresses)
+        ops = plan.diff(want, here.rule_keys, ())
+        if not ops:
+            return []
+        previous = previous_record(cfg.iface, cfg.netns, paths, runner, here, set_aside=True)
+        record = previous.copy() if previous else Record(cfg.iface, cfg.netns)
+        record.table, record.table_name = number, cfg.table.name
+        record.objects = list(plan.unique(record.objects + want))
+        record.inputs, record.phase = unit.inputs, "starting"
+        store.save(record)
+        try:
+            apply(runner, ops)
+        except KernelError:
+            if previous:
+                store.save(previous)
+            else:
+                store.remove(cfg.iface, cfg.netns)
+            raise
+    return ops
+
+
 def converge(unit, paths, runner, sysctl, registry=None, refuse=None, observed=None):
     """The one reconcile: a start, a runtime event, a move and sync all
     bring one interface to its values this way. Caller holds the lock;
@@ -219,6 +271,24 @@ def verify(runner, iface, want, families=(4, 6)):
 
 
 # ------------------------------------------------------------ stop
+
+def stop_begin(iface, netns, paths, runner, sysctl):
+    """A held stop (commands/hold.py), before netifrc flushes the
+    addresses: what this interface borrowed goes back to its owner, what it
+    lent leaves the interface that has it, while the addresses are still
+    there; and the record says "stopping", so the follower leaves the
+    interface alone while the flush takes its addresses. The rules and
+    routes go after the flush (stop), when an IPv6 rule change no longer
+    walks a route for every address."""
+    store = paths.store()
+    with store.locked(netns):
+        record = previous_record(iface, netns, paths, runner, set_aside=True, look=False)
+        if record is None:
+            return
+        _settle_loans(record, paths, runner, sysctl)
+        record.phase = "stopping"
+        store.save(record)
+
 
 def stop(iface, netns, paths, runner, sysctl, force=False):
     """Remove what the record says and what the kernel shows of the start

@@ -645,16 +645,24 @@ def config_entries(configured):
     return lines
 
 
+def static_addresses(configured):
+    """The addresses ``config_<IFVAR>`` gives, in its order, as
+    ipaddress interfaces (dhcp, null, noop and the like are none)."""
+    out = []
+    for entry in config_entries(configured):
+        try:
+            out.append(ipaddress.ip_interface(entry.split()[0]))
+        except ValueError:
+            continue
+    return out
+
+
 def primaries(configured):
     """The first address of each family in ``config_<IFVAR>``: the ones
     failover leaves in place. {family: address}."""
     out = {}
-    for entry in config_entries(configured):
-        try:
-            ip = ipaddress.ip_interface(entry.split()[0]).ip
-        except ValueError:
-            continue            # dhcp, null, noop, ...
-        out.setdefault(ip.version, str(ip))
+    for a in static_addresses(configured):
+        out.setdefault(a.version, str(a.ip))
     return out
 
 

@@ -219,9 +219,14 @@ def desired(cfg, table_id, registry, observed):
         addresses = global_addresses(observed)
         routes = prefix_routes(cfg.iface, addresses, table_id)
         routes += default_copies(cfg.iface, observed, table_id)
-        for family in (4, 6):
-            rules += auto_rules(source_prefixes(addresses, family), family, table_id, cfg.guard)
+        rules += source_rules(cfg, table_id, addresses)
     return routes + rules
+
+
+def source_rules(cfg, table_id, addresses):
+    """The automatic rules of ``addresses``, both families."""
+    return [o for family in (4, 6)
+            for o in auto_rules(source_prefixes(addresses, family), family, table_id, cfg.guard)]
 
 
 def _with_action(rule, action):

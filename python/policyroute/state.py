@@ -17,6 +17,9 @@ from .parse import IFNAME_RE, INPUTS, NETNS_RE, shown
 from .plan import Obj
 
 VERSION = 1
+# Where a held hook (commands/hold.py) leaves an interface: its rules are
+# in before netifrc adds its addresses, and out after netifrc flushes them.
+PHASES = ("starting", "stopping")
 SUFFIX, BAD_SUFFIX = ".json", ".json.bad"
 # A word of a recorded object: printable ASCII without what ip -batch
 # reads as a separator, a comment or a quote.
@@ -47,22 +50,26 @@ class Record:
     variables the interface was started with ({name: value}, as the module
     passed them), so runtime events and by-hand commands plan with what
     netifrc resolved (per-MAC keys included); moved: [ADDR/PLEN, IFACE]
-    for each address failover moved away from this interface."""
+    for each address failover moved away from this interface; phase:
+    None once started, else the hook the interface is between (PHASES):
+    the follower leaves it alone while netifrc adds or flushes its
+    addresses."""
 
     def __init__(self, iface, netns=None, table=None, table_name=None,
-                 objects=None, sysctls=None, inputs=None, moved=None):
+                 objects=None, sysctls=None, inputs=None, moved=None, phase=None):
         self.iface, self.netns = iface, netns
         self.table, self.table_name = table, table_name
         self.objects = list(objects or [])
         self.sysctls = list(sysctls or [])
         self.inputs = dict(inputs or {})
         self.moved = [list(m) for m in moved or []]
+        self.phase = phase
 
     def copy(self):
         """A record to change freely: the lists are its own, the objects
         (immutable) shared."""
         return Record(self.iface, self.netns, self.table, self.table_name, self.objects,
-                      [list(s) for s in self.sysctls], self.inputs, self.moved)
+                      [list(s) for s in self.sysctls], self.inputs, self.moved, self.phase)
 
     def to_json(self):
         """The record as one line of JSON. The objects are written one by
@@ -71,7 +78,8 @@ class Record:
         head = _dumps({
             "version": VERSION, "iface": self.iface, "netns": self.netns,
             "table": self.table, "table_name": self.table_name, "objects": []})
-        tail = _dumps({"sysctls": self.sysctls, "inputs": self.inputs, "moved": self.moved})
+        tail = _dumps({"sysctls": self.sysctls, "inputs": self.inputs, "moved": self.moved,
+                       **({"phase": self.phase} if self.phase else {})})
         objects = ",".join([f'{{"kind":{_dumps(o.kind)},"family":{_dumps(o.family)},'
                             f'"args":{_dumps(o.args)}}}' for o in self.objects])
         return f"{head[:-3]}[{objects}],{tail[1:]}\n"
@@ -103,7 +111,9 @@ class Record:
                and all(isinstance(v, str) for v in inputs.values()),
                "inputs is not a map of the module's values")
         moved = [_moved(m) for m in _list(d, "moved")]
-        return cls(name, ns, table, table_name, objs, sysctls, inputs, moved)
+        phase = d.get("phase")
+        _check(phase is None or phase in PHASES, f"phase is not one of {', '.join(PHASES)}")
+        return cls(name, ns, table, table_name, objs, sysctls, inputs, moved, phase)
 
 
 def _check(ok, what):
@@ -281,11 +291,13 @@ class Store:
         return out
 
     def followed(self, netns=None, problems=None):
-        """The records of a namespace's interfaces that have a table: what
-        the follower keeps right and failover and move may use (rules_
-        lines alone do not change with addresses or carrier)."""
+        """The records of a namespace's interfaces that have a table and
+        are not between two hooks of netifrc: what the follower keeps right
+        and failover and move may use (rules_ lines alone do not change
+        with addresses or carrier; netifrc is adding or flushing the
+        addresses of an interface in a phase)."""
         return {name: r for name, r in self.in_netns(netns, problems).items()
-                if r.table is not None}
+                if r.table is not None and r.phase is None}
 
     def remove(self, iface, netns=None):
         try:

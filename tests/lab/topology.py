@@ -525,6 +525,15 @@ class Helper:
         return subprocess.Popen(self.argv(verb, iface, **values), env=self.env(), text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
+    def held(self, verb, iface, env=None, **values):
+        """``verb --hold`` as the netifrc module runs it (commands/hold.py),
+        on pipes in place of its FIFOs: the values go as records, the
+        helper's words up to its ready line are ``Held.first``."""
+        argv = self.argv(verb, iface) + ["--hold", str(self.root / "no-fifos"),
+                                         "--values", "-"]
+        return Held(argv, {**self.env(), **(env or {})}, values,
+                    "pre-start: 0" if verb == "pre-start" else f"{verb}: 0")
+
     @property
     def tables_file(self):
         return self.iproute2_dir / "rt_tables.d" / "policyroute.conf"
@@ -550,6 +559,38 @@ class Helper:
     def record_path(self, iface, netns=None):
         base = self.state_dir / "netns" / netns if netns else self.state_dir
         return base / f"{iface}.json"
+
+
+class Held:
+    """One held helper: ``first``, its words until the ready line (and
+    ``ready``, whether that came); ``go(word)`` runs its second step and
+    ``end()`` closes its stdin without it: either returns (exit code,
+    words)."""
+
+    def __init__(self, argv, env, values, ready_line):
+        self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        records = b"".join(f"{k}={v}".encode() + b"\0" for k, v in values.items()
+                           if v is not None)
+        self.proc.stdin.write(records + b"\0")
+        self.proc.stdin.flush()
+        lines, self.ready = [], False
+        for line in iter(self.proc.stdout.readline, b""):
+            if line.decode().rstrip("\n") == ready_line:
+                self.ready = True
+                break
+            lines.append(line.decode())
+        self.first = "".join(lines)
+
+    def go(self, word):
+        self.proc.stdin.write(word.encode() + b"\n")
+        return self.end()
+
+    def end(self):
+        self.proc.stdin.close()
+        rest = self.proc.stdout.read().decode()
+        self.proc.stdout.close()
+        return self.proc.wait(), rest
 
 
 def default_command():

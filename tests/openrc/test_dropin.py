@@ -176,11 +176,29 @@ def test_a_start_that_fails_after_pre_start_ends_the_held_helper(world: World, m
 
 
 def test_a_held_helper_killed_before_post_start_is_an_error(world: World, module_path):
+    """Killed, it cannot take back the rules it added at pre_start: a stop
+    of its own does (a second helper process)."""
     pids = _held(world, module_path, 'kill -9 "${_policyroute_pid}"')
     proc = world.rc("net.eth1.10", "start")
     assert proc.returncode != 0, output(proc)
     assert "the policyroute helper was ended by signal 9" in output(proc)
-    assert len(pids.read_text().split()) == 1
+    assert len(pids.read_text().split()) == 2
+    assert ours(world) == []
+    assert world.run(["ls", "/run/policyroute/eth1.10.json"]).returncode != 0
+
+
+def test_the_rules_are_in_before_netifrc_adds_the_addresses(world: World, module_path):
+    """The next module's pre_start (after ours, before interface) sees our
+    rules for config_'s address, and no address yet."""
+    seen = world.root / "seen"
+    _held(world, module_path, f"{{ ip -N -4 rule show; ip -N -4 address show dev eth1.10; }}"
+                              f" > {seen}")
+    proc = world.rc("net.eth1.10", "start")
+    assert proc.returncode == 0, output(proc)
+    text = seen.read_text()
+    assert "from 192.0.2.17 lookup 1024 proto 201" in text, text
+    assert "192.0.2.17/24" not in text, text
+    assert world.rc("net.eth1.10", "stop").returncode == 0
     assert ours(world) == []
 
 

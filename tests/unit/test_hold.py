@@ -1,12 +1,16 @@
-"""pre-start --hold (commands/hold.py): the values end at an empty record,
-post-start runs only after its word, and nothing else is taken for it."""
+"""pre-start --hold and stop --hold (commands/hold.py): the values end at
+an empty record, the second step runs only after its word, and nothing
+else is taken for it; without the word a start is undone and a stop
+carried out, and a start whose post-start fails is undone too."""
 
 import os
 
 import pytest
 
 from policyroute.commands import hold
-from policyroute.errors import UsageError
+from policyroute.errors import KernelError, UsageError
+
+GO = b"post-start\n"
 
 
 @pytest.fixture
@@ -30,14 +34,14 @@ def test_values_end_at_the_empty_record_and_go_follows(stdin):
     assert hold._values() == b"table=e1v10\0rules=from 192.0.2.17\0"
     os.write(stdin, b"post-")
     os.write(stdin, b"start\n")
-    assert hold._go(os.getppid()) is True
+    assert hold._go(os.getppid(), GO) is True
 
 
 def test_the_end_of_stdin_is_no_go(stdin):
     os.write(stdin, b"table=e1v10\0\0")
     hold._values()
     os.close(stdin)
-    assert hold._go(os.getppid()) is False
+    assert hold._go(os.getppid(), GO) is False
 
 
 def test_values_cut_short_are_refused(stdin):
@@ -50,12 +54,12 @@ def test_values_cut_short_are_refused(stdin):
 def test_another_word_is_refused(stdin):
     os.write(stdin, b"stop\n")
     with pytest.raises(UsageError, match="'stop' where 'post-start' belongs"):
-        hold._go(os.getppid())
+        hold._go(os.getppid(), GO)
 
 
 def test_a_gone_shell_is_no_go(stdin, monkeypatch):
     monkeypatch.setattr(hold, "WATCH", 0.01)
-    assert hold._go(os.getppid() + 1) is False      # not our parent: as if it had died
+    assert hold._go(os.getppid() + 1, GO) is False      # not our parent: as if it had died
 
 
 def test_only_the_fifos_and_their_folder_are_removed(tmp_path):
@@ -70,3 +74,66 @@ def test_only_the_fifos_and_their_folder_are_removed(tmp_path):
     os.mkfifo(folder / "out")
     hold._remove(str(folder))
     assert not folder.exists()
+
+
+def steps(log, fail=(), then_write=None):
+    """A Pair whose steps log their names; those in ``fail`` raise. The
+    first step calls ``then_write`` (the shell's next word comes after the
+    ready line, never with the values)."""
+    def step(name):
+        def run(args, ctx):
+            log.append(name)
+            if name == "first" and then_write:
+                then_write()
+            if name in fail:
+                raise KernelError(None, f"{name} refused")
+            return 0
+        return run
+    return hold.Pair("ready", GO, step("first"), step("then"), step("otherwise"))
+
+
+@pytest.fixture
+def held(stdin, tmp_path, monkeypatch):
+    """hold() with the values already written; returns run(fail, word):
+    ``word`` is written after the first step (None: stdin ends), and the
+    steps' log."""
+    os.write(stdin, b"table=e1v10\0\0")
+    monkeypatch.setattr(hold, "_quiet", lambda: None)
+    args = type("Args", (), {"hold": str(tmp_path / "gone")})()
+    log = []
+
+    def write(word):
+        if word is None:
+            os.close(stdin)
+        else:
+            os.write(stdin, word)
+
+    def run(fail=(), word=GO):
+        return hold.hold(args, None, steps(log, fail, lambda: write(word)))
+    return run, log
+
+
+def test_go_runs_the_second_step_alone(held):
+    run, log = held
+    assert run() == 0
+    assert log == ["first", "then"]
+
+
+def test_no_go_runs_otherwise(held):
+    run, log = held
+    assert run(word=None) == 0
+    assert log == ["first", "otherwise"]
+
+
+def test_a_failed_second_step_is_undone_and_still_an_error(held):
+    run, log = held
+    with pytest.raises(KernelError, match="then refused"):
+        run(fail={"then"})
+    assert log == ["first", "then", "otherwise"]
+
+
+def test_a_failed_first_step_waits_for_nothing(held):
+    run, log = held
+    with pytest.raises(KernelError, match="first refused"):
+        run(fail={"first"})
+    assert log == ["first"]

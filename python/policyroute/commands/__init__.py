@@ -25,10 +25,10 @@ COMMANDS = {
 # define beyond IFACE and --values (all None unless given): cli.hook_args
 # reads the module's calls with these, without argparse. pre-start and
 # post-start take one interface's values (common.add_values), stop only
-# --netns. PASSED: the options the module gives (as --NAME=VALUE).
+# --netns (and --hold). PASSED: the options the module gives (as --NAME=VALUE).
 _VALUES = ("ifvar", *VARIABLES, "config")
 HOOKS = {"pre-start": _VALUES + ("hold", "variables"), "post-start": _VALUES,
-         "stop": ("netns",)}
+         "stop": ("netns", "hold")}
 PASSED = ("ifvar", "hold")
 
 

@@ -1,45 +1,74 @@
-"""The module's start in one process: ``pre-start --hold=DIR``.
+"""A hook pair of the module in one process: ``pre-start --hold=DIR``
+(pre_start, then post_start) and ``stop --hold=DIR`` (stop, then
+post_stop).
 
-netifrc calls a module's pre_start and post_start from one shell, seconds
-apart, and Python's start and imports are most of each hook's time. So
-the module makes two FIFOs in DIR (``in``, ``out``), starts this in the
-background with stdin and stdout on them, keeps the other ends, and one
-interpreter serves both hooks:
+netifrc calls a module's hooks from one shell, and between the two of a
+pair it adds (or flushes) the interface's addresses. Python's start and
+imports are most of a hook's time, and an IPv6 rule change costs the
+kernel a walk over every IPv6 route, so one process serves both hooks and
+the rules go in before the addresses and out after them. The module makes
+two FIFOs in DIR (``in``, ``out``), starts this in the background with
+stdin and stdout on them and keeps the other ends:
 
 1. the values come as NUL-ended records, then an empty record (a lone NUL);
-2. pre-start runs. On success, READY goes out and the process waits; on
-   failure, its errors go out and it ends (exit 1);
-3. a GO line runs post-start here with the same values; its output
-   follows, and the process's exit code is post-start's;
-4. the end of stdin without GO (netifrc's start failed after pre_start),
-   or the shell that started us gone: nothing more is done, exit 0.
+2. the first step runs: pre-start and the rules of the configured
+   addresses (engine.add_source_rules); or the start of a stop
+   (engine.stop_begin). On success its ready line goes out and the process
+   waits; on failure, its errors go out and it ends (exit 1);
+3. the go line (``post-start`` / ``post-stop``) runs the second step here
+   with the same values; its output follows, and the process's exit code
+   is that step's;
+4. the end of stdin without it, or the shell that started us gone:
+   netifrc's start failed after pre_start, so what the first step added
+   goes (a stop); a stop is carried out all the same.
 
-The FIFOs are removed once open. Nothing is held (no lock, no file)
-while waiting.
+A start whose post-start fails leaves nothing of this module behind
+either: netifrc counts the interface as stopped. The FIFOs are removed
+once open. Nothing is held (no lock, no file) while waiting.
 """
 
 import os
 import select
 import stat
+from collections import namedtuple
 
-from ..errors import UsageError
+from ..errors import PolicyRouteError, UsageError
 
-READY = "pre-start: 0"
-GO = b"post-start\n"
 FIFOS = ("in", "out")
 WATCH = 1.0         # how often a wait looks whether the shell is still there
 
 
-def hold(args, ctx, pre_start):
+class Pair(namedtuple("Pair", "ready go first then otherwise")):
+    """ready: the line after the first step; go: the line that runs
+    ``then``; ``otherwise`` runs without it, and after ``then`` failed.
+    Each step is a function (args, ctx)."""
+    __slots__ = ()
+
+
+def hold(args, ctx, pair):
     shell = os.getppid()
     _remove(args.hold)
     args.values = _values()
-    pre_start(args, ctx)
-    print(READY, flush=True)
-    from .post_start import run     # imported while netifrc adds the addresses
-    if not _go(shell):
-        return 0
-    return run(args, ctx)
+    pair.first(args, ctx)
+    print(pair.ready, flush=True)
+    if not _go(shell, pair.go):
+        _quiet()
+        return pair.otherwise(args, ctx)
+    try:
+        return pair.then(args, ctx)
+    except PolicyRouteError:
+        if pair.otherwise is not pair.then:
+            pair.otherwise(args, ctx)
+        raise
+
+
+def _quiet():
+    """Nobody reads our output any more: send it nowhere, so that a word
+    written to the FIFO cannot end the process (EPIPE)."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    os.close(null)
 
 
 def _remove(folder):
@@ -60,7 +89,7 @@ def _remove(folder):
 
 def _values():
     """stdin up to the empty record that ends the values (not to its end:
-    the shell keeps it open for GO)."""
+    the shell keeps it open for the go line)."""
     data = b""
     while not (data == b"\0" or data.endswith(b"\0\0")):
         chunk = os.read(0, 65536)
@@ -70,8 +99,8 @@ def _values():
     return data[:-1]
 
 
-def _go(shell):
-    """True once GO came; False at the end of stdin or when the shell
+def _go(shell, go):
+    """True once ``go`` came; False at the end of stdin or when the shell
     that started us is gone."""
     data = b""
     while True:
@@ -83,8 +112,8 @@ def _go(shell):
         if not chunk:
             return False
         data += chunk
-        if data == GO:
+        if data == go:
             return True
-        if not GO.startswith(data):
+        if not go.startswith(data):
             raise UsageError(f"--hold: '{data.decode(errors='replace').strip()[:40]}' "
-                             "where 'post-start' belongs")
+                             f"where '{go.decode().strip()}' belongs")

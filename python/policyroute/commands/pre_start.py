@@ -17,16 +17,30 @@ def add_arguments(p):
     add_values(p)
     p.add_argument("--hold", metavar="DIR", help="the module's start in one process: "
                    "stdin and stdout are the FIFOs in DIR (removed here); the values end "
-                   "with an empty record; after pre-start, a line 'pre-start: 0' and a "
-                   "wait for 'post-start' on stdin, which then runs here (see commands/hold.py)")
+                   "with an empty record; after pre-start and the rules of the configured "
+                   "addresses, a line 'pre-start: 0' and a wait for 'post-start' on stdin, "
+                   "which then runs here (see commands/hold.py)")
     p.set_defaults(variables=None)
 
 
 def run(args, ctx):
     if args.hold:
-        from .hold import hold
-        return hold(args, ctx, check)
+        from . import post_start, stop
+        from .hold import Pair, hold
+        return hold(args, ctx, Pair("pre-start: 0", b"post-start\n", check_and_add_rules,
+                                    post_start.run, stop.finish))
     return check(args, ctx)
+
+
+def check_and_add_rules(args, ctx):
+    """A held start's first step: check, then the rules of the configured
+    addresses, before netifrc adds them (engine.add_source_rules)."""
+    check(args, ctx)
+    from ..kernel import in_netns
+    unit = unit_from_args(args)
+    with in_netns(unit.cfg.netns):
+        engine.add_source_rules(unit, ctx.paths, ctx.runner)
+    return 0
 
 
 def check(args, ctx):

@@ -5,7 +5,7 @@ import os
 
 from .. import engine
 from ..kernel import NETNS_RUN_DIR, in_netns
-from ..errors import ConfigError
+from ..errors import ConfigError, PolicyRouteError
 from ..parse import IFNAME_RE, Origin, parse_netns
 from .common import add_values_option, read_values
 
@@ -13,24 +13,57 @@ from .common import add_values_option, read_values
 def add_arguments(p):
     p.add_argument("iface", metavar="IFACE")
     p.add_argument("--netns", help="the network namespace the interface lives in")
+    p.add_argument("--hold", metavar="DIR", help="the module's stop in one process: "
+                   "stdin and stdout are the FIFOs in DIR (removed here); the values end "
+                   "with an empty record; loans are settled, then a line 'stop: 0' and a "
+                   "wait for 'post-stop' on stdin (or its end), after which the rest of the "
+                   "stop runs here (see commands/hold.py)")
     add_values_option(p)
 
 
 def run(args, ctx):
+    if getattr(args, "hold", None):
+        from .hold import Pair, hold
+        return hold(args, ctx, Pair("stop: 0", b"post-stop\n", begin, finish, finish))
+    return finish(args, ctx)
+
+
+def begin(args, ctx):
+    """A held stop's first step, before netifrc flushes the addresses. A
+    problem here is a warning: the rest of the stop tries again."""
+    netns = _netns(args, ctx)
+    if netns is not False:
+        try:
+            with in_netns(netns):
+                engine.stop_begin(args.iface, netns, ctx.paths, ctx.runner, ctx.sysctl)
+        except PolicyRouteError as e:
+            ctx.warn(str(e))
+    return 0
+
+
+def finish(args, ctx):
+    netns = _netns(args, ctx)
+    if netns is not False:
+        with in_netns(netns):
+            engine.stop(args.iface, netns, ctx.paths, ctx.runner, ctx.sysctl)
+    return 0
+
+
+def _netns(args, ctx):
+    """The namespace the interface lives in (None: this one), or False
+    when it is gone: its rules, routes and sysctls went with it, and its
+    record goes here."""
     read_values(args, {"netns"})
     interface(args.iface)
     netns = parse_netns(args.netns, Origin("--netns"))
-    store = ctx.paths.store()
     if netns and not os.path.exists(os.path.join(NETNS_RUN_DIR, netns)):
-        # The namespace is gone, and its rules, routes and sysctls with it.
+        store = ctx.paths.store()
         if args.iface in store.names(netns):
             ctx.warn(f"{args.iface}: netns {netns} is gone, and what its start added "
                      f"with it; removing {store.path(args.iface, netns)}")
             store.remove(args.iface, netns)
-        return 0
-    with in_netns(netns):
-        engine.stop(args.iface, netns, ctx.paths, ctx.runner, ctx.sysctl)
-    return 0
+        return False
+    return netns
 
 
 def interface(name):

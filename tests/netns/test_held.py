@@ -1,0 +1,139 @@
+"""The module's held hooks (commands/hold.py), driven as its shell drives
+them: a held start adds the rules of config_'s addresses before netifrc
+adds the addresses (an IPv6 rule change then walks no route of theirs),
+and the record says "starting" until post-start; post-start brings the
+rest and plans from what the interface really has; a start netifrc gave
+up on leaves nothing; a held stop removes the rules only after netifrc
+flushed the addresses, and the follower leaves the interface alone in
+between."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from netns_checks import veth_netns
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lab"))
+import topology  # noqa: E402
+
+IFACE = "eth1.10"
+CONFIG = "192.0.2.17/24\n192.0.2.40/24\n2001:db8:10::17/64\n2001:db8:10::40/64\ndhcp"
+ADDRESSES = [(4, "192.0.2.17/24"), (4, "192.0.2.40/24"),
+             (6, "2001:db8:10::17/64"), (6, "2001:db8:10::40/64")]
+
+
+@pytest.fixture
+def ns():
+    with veth_netns("prt-held", [(IFACE, "sw1")]) as name:
+        yield name
+
+
+@pytest.fixture
+def helper(tmp_path):
+    return topology.Helper(tmp_path)
+
+
+def ip(ns, *args):
+    return subprocess.run(["ip", "-N", "-n", ns, *args], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def sources(ns):
+    """{family: sorted from-prefixes of our rules}."""
+    out = {}
+    for fam in (4, 6):
+        rules = json.loads(ip(ns, "-j", f"-{fam}", "rule", "show") or "[]")
+        out[fam] = sorted({r["src"] + ("/" + str(r["srclen"]) if "srclen" in r else "")
+                           for r in rules if r.get("protocol") == "201" and r.get("src", "all") != "all"})
+    return out
+
+
+def our_routes(ns):
+    return ip(ns, "route", "show", "table", "all", "proto", "201") + \
+        ip(ns, "-6", "route", "show", "table", "all", "proto", "201")
+
+
+def add_addresses(ns, which=ADDRESSES):
+    for fam, a in which:
+        ip(ns, f"-{fam}", "address", "add", a, "dev", IFACE, *(["nodad"] if fam == 6 else []))
+
+
+def phase(helper, ns):
+    return json.loads(helper.record_path(IFACE, ns).read_text()).get("phase")
+
+
+def start(helper, ns, **values):
+    return helper.held("pre-start", IFACE, netns=ns, table="e1v10", configured=CONFIG,
+                       **values)
+
+
+def test_rules_come_before_the_addresses_and_post_start_plans_from_what_is_there(helper, ns):
+    held = start(helper, ns)
+    assert held.ready, held.first
+    # No address yet: the rules of the configured ones, no route at all.
+    assert sources(ns) == {4: ["192.0.2.17", "192.0.2.40"],
+                           6: ["2001:db8:10::17", "2001:db8:10::40"]}
+    assert our_routes(ns) == ""
+    assert phase(helper, ns) == "starting"
+    # netifrc adds three of the four; post-start keeps what is there.
+    add_addresses(ns, ADDRESSES[:3])
+    rc, words = held.go("post-start")
+    assert rc == 0, words
+    assert sources(ns) == {4: ["192.0.2.17", "192.0.2.40"], 6: ["2001:db8:10::17"]}
+    assert "192.0.2.0/24 dev eth1.10" in our_routes(ns)
+    assert phase(helper, ns) is None
+
+
+def test_a_start_netifrc_gave_up_on_leaves_nothing(helper, ns):
+    held = start(helper, ns)
+    assert held.ready, held.first
+    assert sources(ns)[4]
+    rc, words = held.end()                  # no post-start: the start failed after us
+    assert rc == 0, words
+    assert sources(ns) == {4: [], 6: []}
+    assert not helper.record_path(IFACE, ns).exists()
+
+
+def test_a_failed_post_start_leaves_nothing(helper, ns):
+    held = start(helper, ns, rules="from 192.0.2.17 lookup 4242 blackhole")
+    assert not held.ready                   # bad input: refused before any rule
+    assert "blackhole" in held.first
+    assert held.end()[0] == 1
+    assert sources(ns) == {4: [], 6: []}
+    held = start(helper, ns)
+    add_addresses(ns)
+    ip(ns, "link", "set", IFACE, "down")    # the table's routes cannot go in now
+    rc, words = held.go("post-start")
+    assert rc != 0 and "policyroute: error:" in words, words
+    assert sources(ns) == {4: [], 6: []}
+    assert not helper.record_path(IFACE, ns).exists()
+
+
+def test_a_held_stop_removes_the_rules_after_the_flush(helper, ns):
+    held = start(helper, ns)
+    add_addresses(ns)
+    assert held.go("post-start")[0] == 0
+    stop = helper.held("stop", IFACE, netns=ns)
+    assert stop.ready, stop.first
+    assert phase(helper, ns) == "stopping"
+    assert sources(ns)[6] == ["2001:db8:10::17", "2001:db8:10::40"]     # still there
+    ip(ns, "address", "flush", "dev", IFACE)
+    rc, words = stop.go("post-stop")
+    assert rc == 0, words
+    assert sources(ns) == {4: [], 6: []}
+    assert our_routes(ns) == ""
+    assert not helper.record_path(IFACE, ns).exists()
+
+
+def test_a_held_stop_without_its_word_still_stops(helper, ns):
+    held = start(helper, ns)
+    add_addresses(ns)
+    assert held.go("post-start")[0] == 0
+    stop = helper.held("stop", IFACE, netns=ns)
+    assert stop.ready, stop.first
+    assert stop.end()[0] == 0
+    assert sources(ns) == {4: [], 6: []}
+    assert not helper.record_path(IFACE, ns).exists()
