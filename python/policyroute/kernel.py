@@ -9,6 +9,7 @@ every line of a smaller call or when pyroute2 is missing, through one
 lines on stdin or argument lists, never through a shell.
 """
 
+import itertools
 import json
 import os
 import re
@@ -136,25 +137,26 @@ class Runner:
         KernelError with .done = the indices of the lines applied (any
         subset: see netlink.Socket.send) and .applied = one past the last
         line that may have run."""
-        done = []
-        for channel, run in _runs(_netlink_requests(family, lines)):
+        priorities = _netlink_priorities(family, lines)
+        for channel, at, end in _runs(priorities):
             try:
-                channel(self, family, [lines[i] for i, _req in run], [r for _i, r in run], force)
+                channel(self, family, lines[at:end], priorities[at:end], force)
             except KernelError as e:
-                e.done = done + [run[i][0] for i in e.done]
+                e.done = list(range(at)) + [at + i for i in e.done]
                 e.applied = max(e.done, default=-1) + 1
                 raise
-            done += [i for i, _req in run]
 
-    def _netlink(self, family, lines, requests, force):
-        """One run of rule requests, in the kernel's cheapest order (see
-        _kernel_order)."""
+    def _netlink(self, family, lines, priorities, force):
+        """One run of rule adds, in the kernel's cheapest order (see
+        _kernel_order); each request is made from its line as its chunk
+        is sent, not all of them first (20,001 at 10,000 addresses)."""
         for line in lines:
             self.trace(f"ip {where()}-{family} {line}")
-        order = _kernel_order(requests)
+        order = _kernel_order(priorities)
+        requests = (_rule_request(family, lines[i])[1] for i in order)
         try:
             with netlink.Socket() as sock:
-                ok, refused = sock.send([requests[i][1] for i in order], force)
+                ok, refused = sock.send(requests, force)
         except OSError as e:
             err = KernelError(f"-{family} rule", f"netlink: {e.strerror or e}")
             err.done = list(range(len(lines)))      # unknown: undo tolerates missing ones
@@ -165,7 +167,7 @@ class Runner:
             err.done = sorted(order[i] for i in ok)
             raise err
 
-    def _ip_batch(self, family, lines, _requests, force):
+    def _ip_batch(self, family, lines, _priorities, force):
         """IP_BATCH_LINES lines per ip: an ip -batch keeps ~4 KiB a line
         it ran (83 MiB at 20,001 rule lines)."""
         for line in lines:
@@ -232,33 +234,35 @@ def _rule_request(family, line):
     return None
 
 
-def _netlink_requests(family, lines):
-    """The netlink request of each line (None: ip runs it), or all None
-    when too few to pay for pyroute2's import, or pyroute2 is missing."""
-    requests = [_rule_request(family, line) for line in lines]
-    if sum(r is not None for r in requests) < netlink.THRESHOLD or netlink.library() is None:
+def _netlink_priorities(family, lines):
+    """The priority of each line netlink.py translates (None: ip runs
+    it), or all None when too few to pay for pyroute2's import, or
+    pyroute2 is missing. Only the priority is kept: the request is made
+    again from the line when it is sent."""
+    priorities = [None if r is None else r[0]
+                  for r in (_rule_request(family, line) for line in lines)]
+    if len(priorities) - priorities.count(None) < netlink.THRESHOLD \
+            or netlink.library() is None:
         return [None] * len(lines)
-    return requests
+    return priorities
 
 
-def _runs(requests):
-    """Consecutive lines of one channel: [(channel, [(index, request)])].
-    A request is (priority, fields) for netlink, None for ip."""
-    out = []
-    for i, request in enumerate(requests):
-        channel = Runner._ip_batch if request is None else Runner._netlink
-        if out and out[-1][0] is channel:
-            out[-1][1].append((i, request))
-        else:
-            out.append((channel, [(i, request)]))
+def _runs(priorities):
+    """Consecutive lines of one channel: [(channel, first, end)]. A
+    priority (a number) means netlink, None ip."""
+    out, at = [], 0
+    for by_ip, run in itertools.groupby(priorities, key=lambda p: p is None):
+        end = at + sum(1 for _p in run)
+        out.append((Runner._ip_batch if by_ip else Runner._netlink, at, end))
+        at = end
     return out
 
 
-def _kernel_order(requests):
-    """Indices of add requests [(priority, fields)] in the order to
-    send them: highest priority first, so each lands near the head of the
-    kernel's list, where its walk for the place stops."""
-    return sorted(range(len(requests)), key=lambda i: -requests[i][0])
+def _kernel_order(priorities):
+    """Indices of rule adds (their priorities) in the order to send them:
+    highest priority first, so each lands near the head of the kernel's
+    list, where its walk for the place stops."""
+    return sorted(range(len(priorities)), key=lambda i: -priorities[i])
 
 
 PROC_SYS = os.environ.get("POLICYROUTE_PROC_SYS", "/proc/sys")

@@ -21,6 +21,7 @@ through iproute2 as before (kernel.Runner decides).
 """
 
 import ipaddress
+import itertools
 import os
 import socket
 import sys
@@ -200,17 +201,18 @@ class Socket:
         self.close()
 
     def send(self, requests, force=False):
-        """Send rule adds [fields], CHUNK per sendmsg, and
-        read one ACK each: (indices applied, [(index, iproute2's words)]
-        refused). The kernel runs every request of a chunk whatever the
-        others do, so after a refusal the chunk's other requests may be
-        applied too; without force no later chunk is sent."""
-        ok, refused = [], []
-        for start in range(0, len(requests), CHUNK):
-            chunk = requests[start:start + CHUNK]
+        """Send rule adds (an iterable of fields, taken CHUNK at a time),
+        CHUNK per sendmsg, and read one ACK each: (indices applied,
+        [(index, iproute2's words)] refused). The kernel runs every
+        request of a chunk whatever the others do, so after a refusal the
+        chunk's other requests may be applied too; without force no later
+        chunk is sent (nor made)."""
+        ok, refused, start, requests = [], [], 0, iter(requests)
+        while chunk := list(itertools.islice(requests, CHUNK)):
             errors = self._chunk(chunk, start)
             ok += sorted(set(range(start, start + len(chunk))) - {i for i, _w in errors})
             refused += errors
+            start += len(chunk)
             if refused and not force:
                 break
         return ok, refused

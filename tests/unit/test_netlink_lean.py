@@ -1,7 +1,8 @@
-"""How netlink.py loads pyroute2, without a kernel: the netlink layer
-alone (not pyroute2/__init__.py, which imports all of pyroute2), with
-sys.modules left so that a later ``import pyroute2`` is the whole
-package.
+"""How netlink.py loads pyroute2 and feeds it requests, without a kernel:
+the netlink layer alone (not pyroute2/__init__.py, which imports all of
+pyroute2), with sys.modules left so that a later ``import pyroute2`` is
+the whole package; and requests made from their lines one chunk at a
+time, with KernelError.done still the exact lines applied.
 
 The imports run in a fresh interpreter each (a clean sys.modules): the
 venv's python (pyroute2 0.9) and, when it has pyroute2, the system
@@ -15,9 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from policyroute import netlink
+from policyroute import kernel, netlink
+from policyroute.errors import KernelError
+from policyroute.kernel import Runner
 
 PYTHON_DIR = str(Path(__file__).resolve().parents[2] / "python")
+AUTO = "rule add from 192.0.2.17/32 priority 20001 lookup 1025 protocol 201"
 needs_pyroute2 = pytest.mark.skipif(netlink.library() is None, reason="no pyroute2")
 
 
@@ -108,3 +112,86 @@ def test_without_pyroute2_library_is_none(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path), PYTHON_DIR],
                           capture_output=True, text=True, check=True)
     assert proc.stdout.split() == ["None", "[]"]
+
+
+class FakeSocket:
+    """netlink.Socket's send without a socket: records the requests made
+    and refuses those whose priority is in ``refuse``."""
+
+    refuse = ()
+    sent = []
+
+    def __init__(self):
+        self.seq = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def _chunk(self, requests, start):
+        FakeSocket.sent.append([r["priority"] for r in requests])
+        return [(start + i, "RTNETLINK answers: File exists")
+                for i, r in enumerate(requests) if r["priority"] in self.refuse]
+
+    send = netlink.Socket.send
+
+
+@pytest.fixture
+def fake_socket(monkeypatch):
+    monkeypatch.setattr(netlink, "Socket", FakeSocket)
+    monkeypatch.setattr(netlink, "CHUNK", 4)
+    monkeypatch.setattr(netlink, "THRESHOLD", 3)
+    monkeypatch.setattr(netlink, "_library", [{}])
+    FakeSocket.sent, FakeSocket.refuse = [], ()
+    return FakeSocket
+
+
+def adds(priorities):
+    return [AUTO.replace("20001", str(p)) for p in priorities]
+
+
+def test_requests_are_made_a_chunk_at_a_time_highest_priority_first(fake_socket):
+    Runner().batch(4, adds(range(20001, 20011)))
+    assert fake_socket.sent == [[20010, 20009, 20008, 20007], [20006, 20005, 20004, 20003],
+                                [20002, 20001]]
+
+
+def test_after_a_refusal_no_later_chunk_is_made_and_done_is_exact(fake_socket, monkeypatch):
+    ran = []
+    monkeypatch.setattr(Runner, "_ip", lambda self, family, lines, force: ran.append(lines))
+    fake_socket.refuse = {20008}
+    lines = ["route add 192.0.2.0/24 dev lo table 1025"] + adds(range(20001, 20011))
+    with pytest.raises(KernelError) as e:
+        Runner().batch(4, lines)
+    assert ran == [lines[:1]] and len(fake_socket.sent) == 1
+    # line 0 by ip; of the first chunk (20010..20007: lines 10, 9, 8, 7), 20008 refused
+    assert e.value.done == [0, 7, 9, 10] and e.value.applied == 11
+    assert "priority 20008" in str(e.value) and "File exists" in str(e.value)
+
+
+def test_force_sends_every_chunk(fake_socket):
+    fake_socket.refuse = {20010}
+    Runner().batch(4, adds(range(20001, 20011)), force=True)
+    assert sum(len(c) for c in fake_socket.sent) == 10
+
+
+def test_below_the_threshold_no_request_is_made(fake_socket, monkeypatch):
+    monkeypatch.setattr(netlink, "THRESHOLD", 11)
+    ran = []
+    monkeypatch.setattr(Runner, "_ip", lambda self, family, lines, force: ran.append(lines))
+    lines = adds(range(20001, 20011))
+    Runner().batch(4, lines)
+    assert fake_socket.sent == [] and ran == [lines]
+
+
+def test_the_refused_run_after_others_counts_them_applied(fake_socket, monkeypatch):
+    monkeypatch.setattr(Runner, "_ip", lambda self, family, lines, force: None)
+    fake_socket.refuse = {20001}
+    lines = adds([20003, 20002]) + ["route add 192.0.2.0/24 dev lo table 1025"] \
+        + adds([20001, 20004])
+    with pytest.raises(KernelError) as e:
+        Runner().batch(4, lines)
+    assert e.value.done == [0, 1, 2, 4]
+    assert kernel._netlink_priorities(4, lines) == [20003, 20002, None, 20001, 20004]
