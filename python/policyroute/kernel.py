@@ -123,13 +123,16 @@ class Runner:
             proc.args, proc.returncode, proc.stdout.decode("utf-8", "surrogateescape"),
             proc.stderr.decode("utf-8", "surrogateescape"))
 
-    def query(self, family, commands):
-        """Run read commands in one batch; one parsed JSON value per command."""
+    def query(self, family, commands, each=None):
+        """Run read commands in one batch; one parsed JSON list per command.
+        ``each``: per command, None or a function the list holds the
+        results of, made of every element as it is read (at 20,001 rules
+        the elements' dicts are never all there at once)."""
         proc = self._run([f"-{family}", "-N", "-json", "-batch", "-"],
                          "".join(c + "\n" for c in commands))
         if proc.returncode != 0:
             raise KernelError(None, proc.stderr)
-        return _split_json(proc.stdout, len(commands))
+        return _split_json(proc.stdout, each or [None] * len(commands))
 
     def batch(self, family, lines, force=False):
         """Run write lines in order: rule lines netlink.py translates go as
@@ -273,21 +276,47 @@ def _sysctl_path(key):
     return os.path.join(PROC_SYS, key)
 
 
-def _split_json(text, count):
-    """``ip -json -batch`` prints one JSON value per command, back to back."""
-    decoder, values, i = json.JSONDecoder(), [], 0
-    while len(values) < count:
-        while i < len(text) and text[i].isspace():
-            i += 1
-        if i >= len(text):
-            break
-        try:
-            value, i = decoder.raw_decode(text, i)
-        except json.JSONDecodeError as e:
-            raise StateError(f"ip -json: not JSON ({e})") from None
-        if not isinstance(value, list):
-            raise StateError(f"ip -json: a {type(value).__name__} where a list belongs")
-        values.append(value)
-    if len(values) != count:
-        raise StateError(f"ip -json gave {len(values)} answers to {count} queries")
+def _split_json(text, each):
+    """``ip -json -batch`` prints one JSON list per command, back to back:
+    a list per command, of its elements, or of ``each[i]`` of them."""
+    decoder, values, i = json.JSONDecoder(), [], _space(text, 0)
+    while len(values) < len(each) and i < len(text):
+        items, i = _list(decoder, text, i, each[len(values)] or (lambda value: value))
+        values.append(items)
+        i = _space(text, i)
+    if len(values) != len(each):
+        raise StateError(f"ip -json gave {len(values)} answers to {len(each)} queries")
     return values
+
+
+def _list(decoder, text, i, made):
+    """The JSON list at ``text[i]``, an element at a time: ([made(element)], end)."""
+    if text[i] != "[":
+        value, _end = _value(decoder, text, i)
+        raise StateError(f"ip -json: a {type(value).__name__} where a list belongs")
+    items, i = [], _space(text, i + 1)
+    if text.startswith("]", i):
+        return items, i + 1
+    while True:
+        value, i = _value(decoder, text, i)
+        items.append(made(value))
+        i = _space(text, i)
+        if text.startswith(",", i):
+            i = _space(text, i + 1)
+        elif text.startswith("]", i):
+            return items, i + 1
+        else:
+            raise StateError(f"ip -json: not JSON (no ',' or ']' at char {i})")
+
+
+def _value(decoder, text, i):
+    try:
+        return decoder.raw_decode(text, i)
+    except json.JSONDecodeError as e:
+        raise StateError(f"ip -json: not JSON ({e})") from None
+
+
+def _space(text, i):
+    while i < len(text) and text[i].isspace():
+        i += 1
+    return i
