@@ -53,3 +53,21 @@ def test_bad_output_is_a_state_error(text, words):
     with pytest.raises(StateError) as e:
         _split_json(text, [None, None])
     assert words in str(e.value)
+
+
+def test_ip_output_is_read_whole_from_a_file(tmp_path, monkeypatch):
+    """Runner._run gives ip's stdout (read from a memfd) and stderr as
+    text, with its exit code; a big answer arrives whole."""
+    from policyroute import kernel
+    rules = [{"priority": 20001 + i, "src": "2001:db8:1::1", "table": "1025"}
+             for i in range(20000)]
+    (tmp_path / "answer.json").write_text(json.dumps(rules))
+    ip = tmp_path / "ip"
+    ip.write_text(f"#!/bin/sh\ncat > {tmp_path}/stdin\ncat {tmp_path}/answer.json\n"
+                  "echo 'Error: nope.' >&2\nexit 3\n")
+    ip.chmod(0o755)
+    monkeypatch.setattr(kernel, "IP", str(ip))
+    proc = kernel.Runner()._run(["-6", "-json", "-batch", "-"], "rule show\n")
+    assert (proc.returncode, proc.stderr) == (3, "Error: nope.\n")
+    assert json.loads(proc.stdout) == rules
+    assert (tmp_path / "stdin").read_text() == "rule show\n"
