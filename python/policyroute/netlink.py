@@ -11,9 +11,11 @@ a rule exists already is the plan's business (it read the kernel first).
 
 pyroute2 builds each request (``fibmsg``) and parses each answer (its
 ``Marshal``, which gives a refusal as a NetlinkError in the header);
-this module only batches them and counts the ACKs. Its import costs
-~140 ms, so kernel.Runner uses it only for a run of at least THRESHOLD
-requests, and falls back to ``ip -batch`` when it is not installed.
+this module only batches them and counts the ACKs. Importing them costs
+~35 ms and ~2.5 MiB (library: pyroute2's netlink layer alone; the whole
+package was ~150 ms and ~23 MiB), so kernel.Runner uses it only for a
+run of at least THRESHOLD requests, and falls back to ``ip -batch`` when
+it is not installed.
 
 Only the shapes ``rule_request`` knows are translated (the automatic
 rules and plain ``rules_`` lines of the same words); everything else goes
@@ -36,8 +38,10 @@ CHUNK = 256                 # requests per sendmsg: their ACKs fit the receive b
 RCVBUF = 1 << 20
 # Below this many rule requests in one call, ip -batch is cheaper: at
 # 2,048 rule adds ip -batch takes 0.13 s, pyroute2 0.33 s (0.14 s of it
-# its import, ~45-90 us a message to encode and parse); at 4,096 both
-# ~0.45 s; at 16,384 ip 9.0 s (EXCL), netlink 2.0 s (docs/design.md).
+# the whole package's import, ~45-90 us a message to encode and parse);
+# at 4,096 both ~0.45 s; at 16,384 ip 9.0 s (EXCL), netlink 2.0 s
+# (docs/design.md). Measured before library() imported the netlink layer
+# alone (~35 ms): the crossover may now be lower; not measured again.
 THRESHOLD = 3072
 ALLOWED = frozenset(("from", "to", "priority", "lookup", "suppress_prefixlength", "protocol"))
 FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
@@ -118,8 +122,8 @@ def _import():
 
 def _lean_import():
     """The pieces without pyroute2/__init__.py, which imports all of
-    pyroute2 (IPRoute, NDB, asyncio, multiprocessing...): ~26 MiB and
-    ~150 ms, against ~5 MiB and ~35 ms for the netlink layer alone. Its
+    pyroute2 (IPRoute, NDB, asyncio, multiprocessing...): ~23 MiB and
+    ~150 ms, against ~2.5 MiB and ~35 ms for the netlink layer alone. Its
     modules load under a bare package of the same path, and every
     ``pyroute2`` module is taken out of sys.modules again afterwards, so
     a later ``import pyroute2`` (the follower, tests) runs the real one
