@@ -9,6 +9,7 @@ every line of a smaller call or when pyroute2 is missing, through one
 lines on stdin or argument lists, never through a shell.
 """
 
+import itertools
 import json
 import os
 import re
@@ -102,6 +103,7 @@ class Runner:
         # runs that half ("rule add from X" is "lookup main").
         # (memfd: a file in memory, without tempfile's imports at every start)
         batch = os.memfd_create("policyroute-batch", os.MFD_CLOEXEC)
+        out = os.memfd_create("policyroute-out", os.MFD_CLOEXEC)
         try:
             # surrogateescape: names in bytes that are not UTF-8 go through unchanged
             data = stdin.encode("utf-8", "surrogateescape")
@@ -112,23 +114,27 @@ class Runner:
             try:
                 # The namespace lock goes along (files.HELD): held until ip is done,
                 # even when we are killed first.
-                proc = subprocess.run([IP, *argv], stdin=batch, capture_output=True,
-                                      check=False, pass_fds=tuple(HELD))
+                proc = subprocess.run([IP, *argv], stdin=batch, stdout=out,
+                                      stderr=subprocess.PIPE, check=False, pass_fds=tuple(HELD))
             except FileNotFoundError:
                 raise StateError(f"{IP}: not found (iproute2 is needed)") from None
+            stdout = _text(out)
         finally:
             os.close(batch)
+            os.close(out)
         return subprocess.CompletedProcess(
-            proc.args, proc.returncode, proc.stdout.decode("utf-8", "surrogateescape"),
-            proc.stderr.decode("utf-8", "surrogateescape"))
+            proc.args, proc.returncode, stdout, proc.stderr.decode("utf-8", "surrogateescape"))
 
-    def query(self, family, commands):
-        """Run read commands in one batch; one parsed JSON value per command."""
+    def query(self, family, commands, each=None):
+        """Run read commands in one batch; one parsed JSON list per command.
+        ``each``: per command, None or a function the list holds the
+        results of, made of every element as it is read (at 20,001 rules
+        the elements' dicts are never all there at once)."""
         proc = self._run([f"-{family}", "-N", "-json", "-batch", "-"],
                          "".join(c + "\n" for c in commands))
         if proc.returncode != 0:
             raise KernelError(None, proc.stderr)
-        return _split_json(proc.stdout, len(commands))
+        return _split_json(proc.stdout, each or [None] * len(commands))
 
     def batch(self, family, lines, force=False):
         """Run write lines in order: rule lines netlink.py translates go as
@@ -136,25 +142,26 @@ class Runner:
         KernelError with .done = the indices of the lines applied (any
         subset: see netlink.Socket.send) and .applied = one past the last
         line that may have run."""
-        done = []
-        for channel, run in _runs(_netlink_requests(family, lines)):
+        priorities = _netlink_priorities(family, lines)
+        for channel, at, end in _runs(priorities):
             try:
-                channel(self, family, [lines[i] for i, _req in run], [r for _i, r in run], force)
+                channel(self, family, lines[at:end], priorities[at:end], force)
             except KernelError as e:
-                e.done = done + [run[i][0] for i in e.done]
+                e.done = list(range(at)) + [at + i for i in e.done]
                 e.applied = max(e.done, default=-1) + 1
                 raise
-            done += [i for i, _req in run]
 
-    def _netlink(self, family, lines, requests, force):
-        """One run of rule requests, in the kernel's cheapest order (see
-        _kernel_order)."""
+    def _netlink(self, family, lines, priorities, force):
+        """One run of rule adds, in the kernel's cheapest order (see
+        _kernel_order); each request is made from its line as its chunk
+        is sent, not all of them first (20,001 at 10,000 addresses)."""
         for line in lines:
             self.trace(f"ip {where()}-{family} {line}")
-        order = _kernel_order(requests)
+        order = _kernel_order(priorities)
+        requests = (_rule_request(family, lines[i])[1] for i in order)
         try:
             with netlink.Socket() as sock:
-                ok, refused = sock.send([requests[i][1] for i in order], force)
+                ok, refused = sock.send(requests, force)
         except OSError as e:
             err = KernelError(f"-{family} rule", f"netlink: {e.strerror or e}")
             err.done = list(range(len(lines)))      # unknown: undo tolerates missing ones
@@ -165,7 +172,7 @@ class Runner:
             err.done = sorted(order[i] for i in ok)
             raise err
 
-    def _ip_batch(self, family, lines, _requests, force):
+    def _ip_batch(self, family, lines, _priorities, force):
         """IP_BATCH_LINES lines per ip: an ip -batch keeps ~4 KiB a line
         it ran (83 MiB at 20,001 rule lines)."""
         for line in lines:
@@ -232,33 +239,35 @@ def _rule_request(family, line):
     return None
 
 
-def _netlink_requests(family, lines):
-    """The netlink request of each line (None: ip runs it), or all None
-    when too few to pay for pyroute2's import, or pyroute2 is missing."""
-    requests = [_rule_request(family, line) for line in lines]
-    if sum(r is not None for r in requests) < netlink.THRESHOLD or netlink.library() is None:
+def _netlink_priorities(family, lines):
+    """The priority of each line netlink.py translates (None: ip runs
+    it), or all None when too few to pay for pyroute2's import, or
+    pyroute2 is missing. Only the priority is kept: the request is made
+    again from the line when it is sent."""
+    priorities = [None if r is None else r[0]
+                  for r in (_rule_request(family, line) for line in lines)]
+    if len(priorities) - priorities.count(None) < netlink.THRESHOLD \
+            or netlink.library() is None:
         return [None] * len(lines)
-    return requests
+    return priorities
 
 
-def _runs(requests):
-    """Consecutive lines of one channel: [(channel, [(index, request)])].
-    A request is (priority, fields) for netlink, None for ip."""
-    out = []
-    for i, request in enumerate(requests):
-        channel = Runner._ip_batch if request is None else Runner._netlink
-        if out and out[-1][0] is channel:
-            out[-1][1].append((i, request))
-        else:
-            out.append((channel, [(i, request)]))
+def _runs(priorities):
+    """Consecutive lines of one channel: [(channel, first, end)]. A
+    priority (a number) means netlink, None ip."""
+    out, at = [], 0
+    for by_ip, run in itertools.groupby(priorities, key=lambda p: p is None):
+        end = at + sum(1 for _p in run)
+        out.append((Runner._ip_batch if by_ip else Runner._netlink, at, end))
+        at = end
     return out
 
 
-def _kernel_order(requests):
-    """Indices of add requests [(priority, fields)] in the order to
-    send them: highest priority first, so each lands near the head of the
-    kernel's list, where its walk for the place stops."""
-    return sorted(range(len(requests)), key=lambda i: -requests[i][0])
+def _kernel_order(priorities):
+    """Indices of rule adds (their priorities) in the order to send them:
+    highest priority first, so each lands near the head of the kernel's
+    list, where its walk for the place stops."""
+    return sorted(range(len(priorities)), key=lambda i: -priorities[i])
 
 
 PROC_SYS = os.environ.get("POLICYROUTE_PROC_SYS", "/proc/sys")
@@ -269,21 +278,56 @@ def _sysctl_path(key):
     return os.path.join(PROC_SYS, key)
 
 
-def _split_json(text, count):
-    """``ip -json -batch`` prints one JSON value per command, back to back."""
-    decoder, values, i = json.JSONDecoder(), [], 0
-    while len(values) < count:
-        while i < len(text) and text[i].isspace():
-            i += 1
-        if i >= len(text):
-            break
-        try:
-            value, i = decoder.raw_decode(text, i)
-        except json.JSONDecodeError as e:
-            raise StateError(f"ip -json: not JSON ({e})") from None
-        if not isinstance(value, list):
-            raise StateError(f"ip -json: a {type(value).__name__} where a list belongs")
-        values.append(value)
-    if len(values) != count:
-        raise StateError(f"ip -json gave {len(values)} answers to {count} queries")
+def _text(fd):
+    """What ip wrote to the file ``fd``, as text. Read whole from a file,
+    not from a pipe: one bytes of its size, where a pipe's pieces joined
+    were twice it at once (an answer of 20,001 rules is ~2 MiB)."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    with os.fdopen(fd, "rb", closefd=False) as f:
+        return f.read().decode("utf-8", "surrogateescape")
+
+
+def _split_json(text, each):
+    """``ip -json -batch`` prints one JSON list per command, back to back:
+    a list per command, of its elements, or of ``each[i]`` of them."""
+    decoder, values, i = json.JSONDecoder(), [], _space(text, 0)
+    while len(values) < len(each) and i < len(text):
+        items, i = _list(decoder, text, i, each[len(values)] or (lambda value: value))
+        values.append(items)
+        i = _space(text, i)
+    if len(values) != len(each):
+        raise StateError(f"ip -json gave {len(values)} answers to {len(each)} queries")
     return values
+
+
+def _list(decoder, text, i, made):
+    """The JSON list at ``text[i]``, an element at a time: ([made(element)], end)."""
+    if text[i] != "[":
+        value, _end = _value(decoder, text, i)
+        raise StateError(f"ip -json: a {type(value).__name__} where a list belongs")
+    items, i = [], _space(text, i + 1)
+    if text.startswith("]", i):
+        return items, i + 1
+    while True:
+        value, i = _value(decoder, text, i)
+        items.append(made(value))
+        i = _space(text, i)
+        if text.startswith(",", i):
+            i = _space(text, i + 1)
+        elif text.startswith("]", i):
+            return items, i + 1
+        else:
+            raise StateError(f"ip -json: not JSON (no ',' or ']' at char {i})")
+
+
+def _value(decoder, text, i):
+    try:
+        return decoder.raw_decode(text, i)
+    except json.JSONDecodeError as e:
+        raise StateError(f"ip -json: not JSON ({e})") from None
+
+
+def _space(text, i):
+    while i < len(text) and text[i].isspace():
+        i += 1
+    return i

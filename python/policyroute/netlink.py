@@ -11,9 +11,11 @@ a rule exists already is the plan's business (it read the kernel first).
 
 pyroute2 builds each request (``fibmsg``) and parses each answer (its
 ``Marshal``, which gives a refusal as a NetlinkError in the header);
-this module only batches them and counts the ACKs. Its import costs
-~140 ms, so kernel.Runner uses it only for a run of at least THRESHOLD
-requests, and falls back to ``ip -batch`` when it is not installed.
+this module only batches them and counts the ACKs. Importing them costs
+~35 ms and ~2.5 MiB (library: pyroute2's netlink layer alone; the whole
+package was ~150 ms and ~23 MiB), so kernel.Runner uses it only for a
+run of at least THRESHOLD requests, and falls back to ``ip -batch`` when
+it is not installed.
 
 Only the shapes ``rule_request`` knows are translated (the automatic
 rules and plain ``rules_`` lines of the same words); everything else goes
@@ -21,8 +23,11 @@ through iproute2 as before (kernel.Runner decides).
 """
 
 import ipaddress
+import itertools
 import os
 import socket
+import sys
+import types
 
 from . import bands, site_packages
 
@@ -33,8 +38,10 @@ CHUNK = 256                 # requests per sendmsg: their ACKs fit the receive b
 RCVBUF = 1 << 20
 # Below this many rule requests in one call, ip -batch is cheaper: at
 # 2,048 rule adds ip -batch takes 0.13 s, pyroute2 0.33 s (0.14 s of it
-# its import, ~45-90 us a message to encode and parse); at 4,096 both
-# ~0.45 s; at 16,384 ip 9.0 s (EXCL), netlink 2.0 s (docs/design.md).
+# the whole package's import, ~45-90 us a message to encode and parse);
+# at 4,096 both ~0.45 s; at 16,384 ip 9.0 s (EXCL), netlink 2.0 s
+# (docs/design.md). Measured before library() imported the netlink layer
+# alone (~35 ms): the crossover may now be lower; not measured again.
 THRESHOLD = 3072
 ALLOWED = frozenset(("from", "to", "priority", "lookup", "suppress_prefixlength", "protocol"))
 FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
@@ -93,21 +100,54 @@ def library():
     importable (then ip -batch runs every line)."""
     if not _library:
         site_packages()
-        try:
-            from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST
-            from pyroute2.netlink.rtnl import RTM_NEWRULE
-            from pyroute2.netlink.rtnl.fibmsg import FR_ACT_TO_TBL, fibmsg
-            try:
-                from pyroute2.netlink.marshal import Marshal        # 0.9
-            except ImportError:
-                from pyroute2.netlink.nlsocket import Marshal       # 0.7
-        except ImportError:
-            _library.append(None)
-        else:
-            _library.append({
-                "fibmsg": fibmsg, "Marshal": Marshal, "FR_ACT_TO_TBL": FR_ACT_TO_TBL,
-                "header": (RTM_NEWRULE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE)})
+        _library.append(_lean_import() or _import())
     return _library[0]
+
+
+def _import():
+    """The pieces, as pyroute2 imports them; None without pyroute2."""
+    try:
+        from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST
+        from pyroute2.netlink.rtnl import RTM_NEWRULE
+        from pyroute2.netlink.rtnl.fibmsg import FR_ACT_TO_TBL, fibmsg
+        try:
+            from pyroute2.netlink.marshal import Marshal        # 0.9
+        except ImportError:
+            from pyroute2.netlink.nlsocket import Marshal       # 0.7
+    except ImportError:
+        return None
+    return {"fibmsg": fibmsg, "Marshal": Marshal, "FR_ACT_TO_TBL": FR_ACT_TO_TBL,
+            "header": (RTM_NEWRULE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE)}
+
+
+def _lean_import():
+    """The pieces without pyroute2/__init__.py, which imports all of
+    pyroute2 (IPRoute, NDB, asyncio, multiprocessing...): ~23 MiB and
+    ~150 ms, against ~2.5 MiB and ~35 ms for the netlink layer alone. Its
+    modules load under a bare package of the same path, and every
+    ``pyroute2`` module is taken out of sys.modules again afterwards, so
+    a later ``import pyroute2`` (the follower, tests) runs the real one
+    from the start. None when pyroute2 is imported already (then the
+    plain import costs nothing) or this way fails (then it is tried)."""
+    if "pyroute2" in sys.modules:
+        return None
+    import importlib.util
+    try:
+        spec = importlib.util.find_spec("pyroute2")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    bare = types.ModuleType("pyroute2")
+    bare.__path__ = list(spec.submodule_search_locations)
+    sys.modules["pyroute2"] = bare
+    try:
+        return _import()
+    except Exception:           # any failure: the plain import instead
+        return None
+    finally:
+        for name in [m for m in sys.modules if m == "pyroute2" or m.startswith("pyroute2.")]:
+            del sys.modules[name]
 
 
 def encode(fields, seq):
@@ -165,17 +205,18 @@ class Socket:
         self.close()
 
     def send(self, requests, force=False):
-        """Send rule adds [fields], CHUNK per sendmsg, and
-        read one ACK each: (indices applied, [(index, iproute2's words)]
-        refused). The kernel runs every request of a chunk whatever the
-        others do, so after a refusal the chunk's other requests may be
-        applied too; without force no later chunk is sent."""
-        ok, refused = [], []
-        for start in range(0, len(requests), CHUNK):
-            chunk = requests[start:start + CHUNK]
+        """Send rule adds (an iterable of fields, taken CHUNK at a time),
+        CHUNK per sendmsg, and read one ACK each: (indices applied,
+        [(index, iproute2's words)] refused). The kernel runs every
+        request of a chunk whatever the others do, so after a refusal the
+        chunk's other requests may be applied too; without force no later
+        chunk is sent (nor made)."""
+        ok, refused, start, requests = [], [], 0, iter(requests)
+        while chunk := list(itertools.islice(requests, CHUNK)):
             errors = self._chunk(chunk, start)
             ok += sorted(set(range(start, start + len(chunk))) - {i for i, _w in errors})
             refused += errors
+            start += len(chunk)
             if refused and not force:
                 break
         return ok, refused

@@ -35,7 +35,7 @@ def observe(runner, iface, link_exists=True, refuse=None, families=(4, 6)):
     for family in sorted(families):
         cmds = queries(iface) if link_exists else queries(iface)[1:]
         extra = LINK_QUERIES if refuse and family == 4 else []
-        got = runner.query(family, cmds + extra)
+        got = runner.query(family, cmds + extra, readers(family, cmds + extra))
         if extra:
             refuse(*got[len(cmds):])
             del got[len(cmds):]
@@ -50,7 +50,8 @@ def observe_all(runner):
     rules and routes without addresses: ``of_link`` adds a link's)."""
     links, addrs, seen = None, {}, []
     for family in (4, 6):
-        got = runner.query(family, ["link show"] * (family == 4) + queries(None))
+        cmds = ["link show"] * (family == 4) + queries(None)
+        got = runner.query(family, cmds, readers(family, cmds))
         if family == 4:
             links = got.pop(0)
         addrs[family] = got[0]
@@ -66,13 +67,19 @@ def of_link(seen, addrs, iface):
         for a in addresses_of([link for link in links if link.get("ifname") == iface], family)))
 
 
+def readers(family, commands):
+    """runner.query's ``each``: ``rule show``'s rules become their keys as
+    they are read (at 20,001 rules, their dicts all at once were ~7 MiB)."""
+    return [(lambda j: (family, rule_key(j, family))) if c == "rule show" else None
+            for c in commands]
+
+
 def observed_of(family, answers):
-    """One family's Observed from its answers to queries(): [addresses,
-    rules, defaults, routes]. Empties the rule list (_rule_keys): made
-    before the next family is read, at 30,000 rules."""
-    links, rule_list, default_list, our_routes = answers
+    """One family's Observed from its answers to queries(), read with
+    readers(): [addresses, rule keys, defaults, routes]."""
+    links, rule_keys, default_list, our_routes = answers
     return Observed(tuple(addresses_of(links, family)),
-                    tuple([(family, k) for k in _rule_keys(rule_list, family)]),
+                    tuple(rule_keys),
                     tuple([(family, route_key(r, family)) for r in our_routes]),
                     tuple([default_of(r, family) for r in default_list]))
 
@@ -80,17 +87,6 @@ def observed_of(family, answers):
 def joined(seen):
     """One Observed of several families' ones, in their order."""
     return Observed(*(tuple([x for part in field for x in part]) for field in zip(*seen)))
-
-
-def _rule_keys(rule_list, family):
-    """Keys of ``ip -json rule show``'s rules, in order. Empties the list:
-    each rule's JSON is let go once read (at 30,000 rules, dicts and keys
-    held side by side were ~40 MiB)."""
-    out = []
-    rule_list.reverse()
-    while rule_list:
-        out.append(rule_key(rule_list.pop(), family))
-    return out
 
 
 def addresses_of(links, family):

@@ -29,7 +29,8 @@ INTERPRETERS = [sys.executable] + (["/usr/bin/python3"] if os.path.exists("/usr/
 
 # Runs engine.apply on the ops in argv[2] inside namespace argv[1], with
 # netlink.THRESHOLD argv[3] ("" keeps it); prints the error (or null) and
-# whether pyroute2 was imported.
+# whether pyroute2 was loaded (netlink.library: its netlink layer alone,
+# which it takes out of sys.modules again).
 DRIVER = """
 import json, sys
 from policyroute import engine, netlink, plan
@@ -46,7 +47,7 @@ with in_netns(ns):
         error = None
     except KernelError as e:
         error = str(e)
-print(json.dumps({"error": error, "pyroute2": "pyroute2" in sys.modules}))
+print(json.dumps({"error": error, "pyroute2": bool(netlink._library and netlink._library[0])}))
 """
 NO_PYROUTE2 = "raise ImportError('hidden by the test')\n"
 

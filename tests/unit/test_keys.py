@@ -295,11 +295,16 @@ class CannedRunner:
     def __init__(self):
         self.calls = []
 
-    def query(self, family, commands):
+    def query(self, family, commands, each=None):
         self.calls.append((family, tuple(commands)))
         answers = ANSWERS[family]
-        # copies, as ip gives fresh ones: observe lets each rule go once read
-        return [list(a) for a in answers[len(answers) - len(commands):]]
+        return read(answers[len(answers) - len(commands):], each)
+
+
+def read(answers, each):
+    """Fresh lists, as ip gives them, of what kernel.Runner.query's
+    ``each`` makes of the elements."""
+    return [[f(j) for j in a] if f else list(a) for a, f in zip(answers, each or [None] * 9)]
 
 
 def test_observe_reads_real_answers():
@@ -382,9 +387,9 @@ class LinkRunner(CannedRunner):
     LINKS = [{"ifindex": 3, "ifname": "eth1.10", "master": "vrf-blue"}]
     VRFS = [{"name": "vrf-blue", "table": 10}]
 
-    def query(self, family, commands):
+    def query(self, family, commands, each=None):
         extra = [c for c in commands if c in observe.LINK_QUERIES]
-        plain = super().query(family, commands[:len(commands) - len(extra)])
+        plain = super().query(family, commands[:len(commands) - len(extra)], each)
         self.calls[-1] = (family, tuple(commands))
         return plain + [{"link show": self.LINKS, "vrf show": self.VRFS}[c] for c in extra]
 
@@ -480,11 +485,11 @@ class NamespaceRunner(CannedRunner):
                  {"family": "inet6", "local": "2001:db8:10::16", "prefixlen": 64,
                   "scope": "0"}]}}
 
-    def query(self, family, commands):
+    def query(self, family, commands, each=None):
         self.calls.append((family, tuple(commands)))
         answers = [list(a) for a in ANSWERS[family]]
         answers[0] = [self.OTHER[family], *answers[0]]
-        return [self.LINKS] * (family == 4) + answers
+        return read([self.LINKS] * (family == 4) + answers, each)
 
 
 def test_observe_all_reads_a_namespace_in_one_ip_per_family():

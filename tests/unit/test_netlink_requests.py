@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from policyroute import kernel, netlink
-from policyroute.kernel import Runner, _kernel_order, _netlink_requests, _rule_request, _runs
+from policyroute.kernel import Runner, _kernel_order, _netlink_priorities, _rule_request, _runs
 
 AUTO = "from 192.0.2.17/32 priority 20001 lookup 1025 suppress_prefixlength 0 protocol 201"
 HEADER = struct.Struct("=IHHII")        # nlmsghdr: len type flags seq pid
@@ -87,13 +87,11 @@ def test_lines_left_to_iproute2(line):
 
 
 def test_runs_keep_the_order_and_split_by_channel():
-    requests = [(20001, {}), None, (20002, {}), (22001, {})]
-    runs = _runs(requests)
-    assert [(channel, [i for i, _r in run]) for channel, run in runs] == [
-        (Runner._netlink, [0]), (Runner._ip_batch, [1]), (Runner._netlink, [2, 3])]
+    runs = _runs([20001, None, 20002, 22001])
+    assert runs == [(Runner._netlink, 0, 1), (Runner._ip_batch, 1, 2), (Runner._netlink, 2, 4)]
+    assert _runs([None, None]) == [(Runner._ip_batch, 0, 2)] and _runs([]) == []
     # in one run, adds go highest priority first; equal ones keep their order
-    requests = [(21001, {}), (20001, {}), (22001, {}), (22001, {"second": True})]
-    assert _kernel_order(requests) == [2, 3, 0, 1]
+    assert _kernel_order([21001, 20001, 22001, 22001]) == [2, 3, 0, 1]
 
 
 def test_deletions_go_through_ip():
@@ -112,23 +110,23 @@ def test_a_small_call_goes_through_ip_and_does_not_import_pyroute2(monkeypatch):
     monkeypatch.setattr(netlink, "_library", [])
     monkeypatch.delitem(sys.modules, "pyroute2", raising=False)
     small = lines(netlink.THRESHOLD - 1) + ["route add 192.0.2.0/24 dev eth0 table 1025"]
-    assert _netlink_requests(4, small) == [None] * len(small)
+    assert _netlink_priorities(4, small) == [None] * len(small)
     assert netlink._library == [] and "pyroute2" not in sys.modules
 
 
 @needs_pyroute2
 def test_a_large_call_goes_by_netlink_but_not_its_other_lines():
     big = lines(netlink.THRESHOLD) + ["route add 192.0.2.0/24 dev eth0 table 1025"]
-    requests = _netlink_requests(4, big)
-    assert [r[0] for r in requests[:2]] == [20001, 20002]
-    assert None not in requests[:-1] and requests[-1] is None
+    priorities = _netlink_priorities(4, big)
+    assert priorities[:2] == [20001, 20002]
+    assert None not in priorities[:-1] and priorities[-1] is None
 
 
 def test_without_pyroute2_a_large_call_goes_through_ip(monkeypatch):
     monkeypatch.setattr(netlink, "_library", [None])
     big = lines(netlink.THRESHOLD)
-    assert _netlink_requests(4, big) == [None] * len(big)
-    assert kernel.Runner._ip_batch in {c for c, _r in _runs(_netlink_requests(4, big))}
+    assert _netlink_priorities(4, big) == [None] * len(big)
+    assert _runs(_netlink_priorities(4, big)) == [(kernel.Runner._ip_batch, 0, len(big))]
 
 
 def ack(seq, code, text=None):
