@@ -255,7 +255,7 @@ def verify(runner, iface, want, families=(4, 6)):
     see in the kernel would be there twice). ``families``: those the ops
     touched; of another, the plan has just seen every wanted object there
     (it would have added it) and added nothing that could be there twice."""
-    seen = observe(runner, iface, families=families)
+    seen = observe(runner, iface, link_exists=False, families=families)
     count = Counter(seen.rule_keys)
     count.update(seen.route_keys)
     del seen

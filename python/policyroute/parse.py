@@ -648,21 +648,26 @@ def config_entries(configured):
 def static_addresses(configured):
     """The addresses ``config_<IFVAR>`` gives, in its order, as
     ipaddress interfaces (dhcp, null, noop and the like are none)."""
-    out = []
     for entry in config_entries(configured):
         try:
-            out.append(ipaddress.ip_interface(entry.split()[0]))
+            yield ipaddress.ip_interface(entry.split()[0])
         except ValueError:
             continue
-    return out
 
 
 def primaries(configured):
     """The first address of each family in ``config_<IFVAR>``: the ones
     failover leaves in place. {family: address}."""
     out = {}
-    for a in static_addresses(configured):
-        out.setdefault(a.version, str(a.ip))
+    for entry in config_entries(configured):
+        word = entry.split()[0]
+        family = 6 if ":" in word else 4 if "." in word else None
+        if family is None or family in out:
+            continue                # dhcp, null, noop...; or a family found (10,000 aliases)
+        try:
+            out[family] = str(ipaddress.ip_interface(word).ip)
+        except ValueError:
+            continue
     return out
 
 

@@ -10,6 +10,7 @@ sorted by field, are built from our own argument lists here and from
 import ipaddress
 import zlib
 from collections import namedtuple
+from functools import lru_cache
 
 from . import bands
 from .errors import ConfigErrors
@@ -105,6 +106,7 @@ def user_priorities(cfg, table_id):
 HOST_LEN = {4: 32, 6: 128}
 
 
+@lru_cache(maxsize=1 << 16)     # each source is in two rules, keyed in each step
 def _prefix(text, family):
     if text in ("all", "default"):
         return f"{'0.0.0.0' if family == 4 else '::'}/0"

@@ -39,7 +39,8 @@ def keep_records():
     and checked again: the follower's worker reads every record of its
     namespace on every pass, and most have not changed since the last.
     Records are only ever replaced whole, under a new inode
-    (files.atomic_write); a file changed in place changes its mtime."""
+    (files.atomic_write); a file changed in place changes its mtime. A
+    record this process saves is kept as written."""
     global _kept
     if _kept is None:
         _kept = {}
@@ -235,7 +236,10 @@ class Store:
 
     def save(self, record):
         self.make_folder(record.netns)
-        atomic_write(self.path(record.iface, record.netns), record.to_json(), 0o644)
+        path = self.path(record.iface, record.netns)
+        atomic_write(path, record.to_json(), 0o644)
+        if _kept is not None:           # what we wrote needs no reading back
+            _kept[path] = (_identity(os.stat(path)), record.copy())
 
     def folder(self, netns=None):
         if netns and not NETNS_RE.match(netns):
@@ -333,12 +337,15 @@ def _read_kept(path, iface, netns):
     file is not the one read last time (keep_records)."""
     identity, record = _kept.pop(path, (None, None))   # gone or unreadable: forgotten
     with open_ours(path) as f:
-        st = os.fstat(f.fileno())
-        now = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        now = _identity(os.fstat(f.fileno()))
         if now != identity:
             record = Record.from_json(f.read().decode("utf-8"), iface, netns)
     _kept[path] = (now, record)
     return record.copy()
+
+
+def _identity(st):
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _why(e):

@@ -1,7 +1,12 @@
 """Benchmark: the helper at 1 to 10,000 addresses (issue 12, item (b)).
 
-For each N: the installed helper's post-start and stop (a fresh process
-each, as netifrc runs it) beside what the same rule lines cost through
+For each N: the installed helper's share of a start and of a stop as the
+netifrc module runs it (one held process per start: pre-start and the
+rules of config_'s addresses, then netifrc adds the addresses, not
+counted, then post-start; one per stop: the stop's first step, netifrc
+flushes the addresses, not counted, then the rest), and a one-shot
+post-start and stop with the addresses there (what `policyroute up` and
+a start without FIFOs do), beside what the same rule lines cost through
 one ``ip -batch`` (iproute2 sets NLM_F_EXCL on rule add), through
 policyroute's own netlink path alone (kernel.Runner.batch in this
 process), and netifrc-native (one ``ip rule add`` process per line, as
@@ -44,7 +49,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "python"))
+sys.path.insert(0, str(REPO / "tests" / "lab"))
 from policyroute import netlink  # noqa: E402  (from this checkout)
+from topology import Held  # noqa: E402  (the module's held hooks, on pipes)
 
 HELPER_THRESHOLD = netlink.THRESHOLD    # netlink_figures lowers netlink's own
 SIZES = (1, 10, 100, 1000, 10000)
@@ -130,28 +137,34 @@ def address(family, i, contiguous=False):
 class ScaleBox:
     """One namespace with IFACE (a veth): a base address with main's
     default through it, and n - 1 host aliases (scattered, or one
-    contiguous block), of one family."""
+    contiguous block), of one family. ``add()`` and ``flush()`` do what
+    netifrc does with them at a start and a stop."""
 
     def __init__(self, n, contiguous=False):
         self.family = family_of(n)
         self.ns = f"prscale-{uuid.uuid4().hex[:8]}"
         self.ip = ["ip", "-n", self.ns]
+        base, self.gateway = BASE[self.family]
+        self.addresses = [base] + [address(self.family, i, contiguous) for i in range(n - 1)]
         sh("ip", "netns", "add", self.ns)
         try:
             sh(*self.ip, "link", "add", IFACE, "type", "veth", "peer", "name", "sw1")
             sh(*self.ip, "link", "set", IFACE, "up")
             sh(*self.ip, "link", "set", "sw1", "up")
-            base, gateway = BASE[self.family]
-            nodad = " nodad" if self.family == 6 else ""
-            lines = [f"address add {a} dev {IFACE}{nodad}"
-                     for a in [base] + [address(self.family, i, contiguous)
-                                        for i in range(n - 1)]]
-            sh(*self.ip, f"-{self.family}", "-batch", "-", input="\n".join(lines) + "\n")
-            sh(*self.ip, f"-{self.family}", "route", "add", "default", "via", gateway,
-               "dev", IFACE)
+            self.add()
         except BaseException:
             self.close()
             raise
+
+    def add(self):
+        nodad = " nodad" if self.family == 6 else ""
+        lines = [f"address add {a} dev {IFACE}{nodad}" for a in self.addresses]
+        sh(*self.ip, f"-{self.family}", "-batch", "-", input="\n".join(lines) + "\n")
+        sh(*self.ip, f"-{self.family}", "route", "replace", "default", "via", self.gateway,
+           "dev", IFACE)
+
+    def flush(self):
+        sh(*self.ip, f"-{self.family}", "address", "flush", "dev", IFACE)
 
     def rules(self):
         return len(sh(*self.ip, f"-{self.family}", "rule", "show").stdout.splitlines())
@@ -165,31 +178,68 @@ def helper_env(tmp, n):
                 POLICYROUTE_IPROUTE2_DIR=f"{tmp}/etc{n}", POLICYROUTE_IPROUTE2_DATA_DIRS="")
 
 
+def held(helper, env, verb, values, between, word):
+    """(seconds, peak RSS in MiB) of one held helper (commands/hold.py)
+    run as the module runs it: its first step until the ready line, then
+    ``between()`` (netifrc's part, not counted), then ``word`` until it
+    ends. GNU time runs it, as run_child does."""
+    with tempfile.NamedTemporaryFile("r", prefix="prscale-rss-") as rss:
+        argv = [TIME, "-f", "%M", "-o", rss.name, str(helper), verb, IFACE, "--hold",
+                f"{rss.name}.none", "--values", "-"]
+        t = time.perf_counter()
+        proc = Held(argv, env, values, f"{verb}: 0")
+        took = time.perf_counter() - t
+        if not proc.ready:
+            proc.end()
+            raise RuntimeError(f"bench: {verb} --hold: {proc.first}")
+        between()
+        t = time.perf_counter()
+        rc, words = proc.go(word)
+        took += time.perf_counter() - t
+        if rc != 0:
+            raise RuntimeError(f"bench: {verb} --hold, {word}: exit {rc}: {words}")
+        return took, int(rss.read().split()[-1]) / 1024
+
+
 def helper_figures(helper, box, env, runs):
-    """Medians of post-start and stop, peak RSS, and the rule lines applied."""
+    """Medians of the held start and stop and of the one-shot post-start
+    and stop, the peak RSS, and the rule lines applied."""
     args = [IFACE, "--netns", box.ns, "--table", "e1v10"]
+    start_values = {"table": "e1v10", "netns": box.ns, "configured": "\n".join(box.addresses)}
     sh(str(helper), "pre-start", *args, env=env)
     before = box.rules()
     lock = f"{env['POLICYROUTE_STATE_DIR']}/netns/{box.ns}/.lock"
-    start, stop, rss, follower = [], [], [], []
-    for _ in range(runs):
-        took, peak = run_child([str(helper), "post-start", *args], env)
-        start.append(took)
-        rss.append(peak)
-        follower.append(quiet(lock))
+    f = {"start": [], "stop": [], "post-start": [], "down": [], "rss": [], "follower": []}
+    for i in range(runs):
+        box.flush()
+        took, peak = held(helper, env, "pre-start", start_values, box.add, "post-start")
+        f["start"].append(took)
+        f["rss"].append(peak)
+        f["follower"].append(quiet(lock))
         applied = box.rules() - before
-        took, peak = run_child([str(helper), "stop", IFACE, "--netns", box.ns], env)
-        stop.append(took)
-        rss.append(peak)
+        took, peak = held(helper, env, "stop", {"netns": box.ns}, box.flush, "post-stop")
+        f["stop"].append(took)
+        f["rss"].append(peak)
+        if box.rules() != before:
+            raise RuntimeError("bench: the held stop left rules behind")
+        box.add()
+        if i and box.family == 6 and len(box.addresses) >= 10000:
+            continue                    # the one-shot path once at 10,000: ~35 s a round
+        for verb, key in (("post-start", "post-start"), ("stop", "down")):
+            argv = [str(helper), verb, *(args if verb == "post-start" else args[:3])]
+            took, peak = run_child(argv, env)
+            f[key].append(took)
+            f["rss"].append(peak)
+            if verb == "post-start":
+                quiet(lock)
         if box.rules() != before:
             raise RuntimeError("bench: stop left rules behind")
     trace = sh(str(helper), "-v", "post-start", *args, env=env).stdout
     sh(str(helper), "stop", IFACE, "--netns", box.ns, env=env)
     prefix = f"ip -n {box.ns} -{box.family} "
     lines = [t[len(prefix):] for t in trace.splitlines() if t.startswith(prefix + "rule ")]
-    return {"start": median_ms(start), "stop": median_ms(stop), "rss": max(rss),
-            "follower": median_ms(follower),
-            "rules": applied, "lines": lines}
+    return {**{k: median_ms(v) for k, v in f.items() if k not in ("rss",)},
+            "rss": max(f["rss"]), "rules": applied, "lines": lines}
 
 
 def batch_figures(box, lines, runs):
@@ -297,12 +347,15 @@ def table(rows):
     out = [f"helper at N addresses (IPv4 up to {V4_MAX}, then IPv6; guard on), scattered "
            f"(scat) or one contiguous block (cont), median ms; {RUNS} runs ({BIG_RUNS} at "
            f"10,000; ip -batch and native once from 1,000)",
-           f"{'N':>6} {'fam':>3} {'layout':>6} {'rules':>6} {'post-start':>10} {'stop':>7} {'netlink+':>10} "
+           f"{'N':>6} {'fam':>3} {'layout':>6} {'rules':>6} {'start':>7} {'stop':>7} "
+           f"{'1-shot+':>8} {'1-shot-':>8} {'netlink+':>10} "
            f"{'netlink-':>10} {'ip-batch+':>10} {'ip-batch-':>10} {'native+':>10} "
            f"{'native-':>10} {'native/start':>12} {'RSS MiB':>8} {'follower':>9}"]
     for (n, layout), r in rows.items():
         ratio = f"{r['native'][0] / r['start']:>11.2f}x" if r["native"] else f"{'-':>12}"
-        out.append(f"{n:>6} {'v' + str(family_of(n)):>3} {layout:>6} {r['rules']:>6} {_ms(r['start'])} {_ms(r['stop'], 7)} "
+        out.append(f"{n:>6} {'v' + str(family_of(n)):>3} {layout:>6} {r['rules']:>6} "
+                   f"{_ms(r['start'], 7)} {_ms(r['stop'], 7)} "
+                   f"{_ms(r['post-start'], 8)} {_ms(r['down'], 8)} "
                    f"{_cell(r['netlink'], 0)} {_cell(r['netlink'], 1)} "
                    f"{_cell(r['batch'], 0)} {_cell(r['batch'], 1)} "
                    f"{_cell(r['native'], 0)} {_cell(r['native'], 1)} {ratio} "
@@ -319,6 +372,11 @@ def table(rows):
                "in one call, else ip -batch), deletions through ip -batch in runs of 2,048")
     out.append(f"native (one ip process per rule) measured up to N = {NATIVE_MAX}; "
                f"ip -batch up to N = {BATCH_MAX}; + add, - delete")
+    out.append("start, stop: the helper's share of rc-service start / stop (one held process "
+               "each: the rules go in before netifrc adds the addresses and out after it "
+               "flushes them; netifrc's part not counted); 1-shot: post-start and stop with "
+               "the addresses there (policyroute up/down, a start without FIFOs; once at "
+               "10,000 IPv6); native, netlink and ip -batch with the addresses there")
     out.append("RSS: the helper's peak (or an ip it ran's); follower: how long its first "
                "pass, 1 s after post-start, still held the namespace lock (a stop waits; "
                "not counted in stop)")

@@ -8,6 +8,7 @@ import pytest
 
 from policyroute import plan, state, tables
 from policyroute.errors import StateError
+from policyroute.files import atomic_write
 
 OBJS = [plan.Obj("route", 4, ("192.0.2.0/24", "dev", "eth1.10", "src", "192.0.2.17", "scope",
                              "link", "table", "1024", "proto", "201")),
@@ -183,12 +184,24 @@ def test_kept_record_is_parsed_again_only_when_its_file_changed(tmp_path, kept):
     store.save(record(netns="blue"))
     store.save(record(iface="eth0.10", netns="blue", objects=[], sysctls=[]))
     assert set(store.in_netns("blue")) == {"eth0.10", "eth1.10"}
-    assert set(store.in_netns("blue")) == {"eth0.10", "eth1.10"}
-    assert sorted(kept) == ["eth0.10", "eth1.10"]           # the second pass parsed nothing
-    store.save(record(netns="blue", table=2048, objects=[]))  # replaced whole: a new file
+    assert kept == []                       # what this process saved is kept as written
+    # Another process replaces one whole: a new file.
+    atomic_write(store.path("eth1.10", "blue"),
+                 record(netns="blue", table=2048, objects=[]).to_json(), 0o644)
     assert store.load("eth1.10", "blue").table == 2048
     assert store.load("eth0.10", "blue").table == 1024
-    assert sorted(kept) == ["eth0.10", "eth1.10", "eth1.10"]
+    assert set(store.in_netns("blue")) == {"eth0.10", "eth1.10"}
+    assert kept == ["eth1.10"]              # once
+
+
+def test_a_saved_record_is_kept_as_saved_not_as_changed_after(tmp_path, kept):
+    store = state.Store(tmp_path)
+    saved = record()
+    store.save(saved)
+    saved.objects.clear()
+    saved.sysctls.clear()
+    assert same(store.load("eth1.10"), record())
+    assert kept == []
 
 
 def test_kept_record_is_a_copy_to_change(tmp_path, kept):
@@ -201,7 +214,7 @@ def test_kept_record_is_a_copy_to_change(tmp_path, kept):
     first.inputs["table"] = "x"
     again = store.load("eth1.10")
     assert same(again, record(moved=[["192.0.2.18/24", "eth0.10"]]))
-    assert kept == ["eth1.10"]
+    assert kept == []
 
 
 def test_kept_record_changed_in_place_is_checked_again(tmp_path, kept):

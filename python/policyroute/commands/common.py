@@ -72,9 +72,13 @@ def read_values(args, names, siblings=False):
 
 
 def unit_from_args(args):
-    read_values(args, VARIABLES)
-    inputs = {name: getattr(args, name) for name in parse.INPUTS}
-    return parse.parse_unit(args.iface, inputs, args.netns or None)
+    """The interface's values, parsed once per process (a held start asks
+    three times)."""
+    if getattr(args, "unit", None) is None:
+        read_values(args, VARIABLES)
+        inputs = {name: getattr(args, name) for name in parse.INPUTS}
+        args.unit = parse.parse_unit(args.iface, inputs, args.netns or None)
+    return args.unit
 
 
 def add_config_option(p, text="netifrc configuration"):

@@ -46,7 +46,9 @@ class Pair(namedtuple("Pair", "ready go first then otherwise")):
 
 
 def hold(args, ctx, pair):
+    from .. import state
     shell = os.getppid()
+    state.keep_records()        # the second step reads what the first wrote
     _remove(args.hold)
     args.values = _values()
     pair.first(args, ctx)
