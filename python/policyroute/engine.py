@@ -140,7 +140,8 @@ def add_source_rules(unit, paths, runner, registry=None):
     finds nothing and goes on, and the rules decide nothing until
     post-start's converge adds the routes, plans from the addresses the
     interface really has and deletes what is not wanted. Addresses
-    another link has are left out. Until then the record lists these rules
+    another link has are left out; a table_ on a VRF is refused first,
+    as post-start would. Until then the record lists these rules
     too (so a stop removes them) and says "starting" (so the follower
     leaves the interface alone); the ops, or [] without a table."""
     from .observe import addresses_of, observe_all, of_link
@@ -150,7 +151,7 @@ def add_source_rules(unit, paths, runner, registry=None):
     registry = registry or paths.registry()
     store = paths.store()
     with store.locked(cfg.netns):
-        _links, addrs, seen = observe_all(runner)
+        _links, addrs, seen = observe_all(runner, refuse_vrf(cfg))
         here = of_link(seen, addrs, cfg.iface)
         taken = {a.local for family, links in addrs.items()
                  for a in addresses_of([l for l in links if l.get("ifname") != cfg.iface], family)}

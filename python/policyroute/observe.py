@@ -43,17 +43,21 @@ def observe(runner, iface, link_exists=True, refuse=None, families=(4, 6)):
     return joined(seen)
 
 
-def observe_all(runner):
+def observe_all(runner, refuse=None):
     """A whole namespace in one ip run per family, for a pass over several
     interfaces: (every link as ``ip link show`` gives it, {family: every
     link's addresses as ``ip addr show`` gives them}, an Observed of the
-    rules and routes without addresses: ``of_link`` adds a link's)."""
+    rules and routes without addresses: ``of_link`` adds a link's).
+    ``refuse``: as observe's, given the links and VRFs first."""
     links, addrs, seen = None, {}, []
     for family in (4, 6):
-        cmds = ["link show"] * (family == 4) + queries(None)
+        cmds = ["link show"] * (family == 4) + queries(None) + LINK_QUERIES[1:] * bool(
+            refuse and family == 4)
         got = runner.query(family, cmds, readers(family, cmds))
         if family == 4:
             links = got.pop(0)
+            if refuse:
+                refuse(links, got.pop())
         addrs[family] = got[0]
         seen.append(observed_of(family, [[], *got[1:]]))
     return links, addrs, joined(seen)

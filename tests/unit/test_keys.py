@@ -416,6 +416,34 @@ def test_vrf_refusal_through_observe_names_the_table():
     assert engine.refuse_vrf(parse.parse_unit("eth1.10", {}).cfg) is None
 
 
+class AllRunner(CannedRunner):
+    """Answers observe_all's queries: `link show` first, `vrf show` last."""
+
+    def query(self, family, commands, each=None):
+        head = list(commands[:1]) if commands[0] == "link show" else []
+        tail = list(commands[-1:]) if commands[-1] == "vrf show" else []
+        middle = commands[len(head):len(commands) - len(tail)]
+        plain = super().query(family, middle, each[len(head):len(each) - len(tail)])
+        self.calls[-1] = (family, tuple(commands))
+        return [LinkRunner.LINKS] * bool(head) + plain + [LinkRunner.VRFS] * bool(tail)
+
+
+def test_vrf_check_rides_on_observe_all_too():
+    """A held start's first read (engine.add_source_rules) refuses a
+    table_ on a VRF before anything is made of the rest."""
+    from policyroute import engine, errors
+    runner = AllRunner()
+    plain = observe.observe_all(runner)
+    assert runner.calls[0][1][0] == "link show" and "vrf show" not in runner.calls[0][1]
+    seen = []
+    assert observe.observe_all(runner, lambda links, vrfs: seen.append((links, vrfs))) == plain
+    assert runner.calls[-2][1][-1] == "vrf show" and "vrf show" not in runner.calls[-1][1]
+    assert seen == [(LinkRunner.LINKS, LinkRunner.VRFS)]
+    cfg = parse.parse_unit("eth1.10", {"table": "e1v10"}).cfg
+    with pytest.raises(errors.ConfigErrors, match="enslaved to VRF vrf-blue"):
+        observe.observe_all(AllRunner(), engine.refuse_vrf(cfg))
+
+
 def test_verify_refuses_a_rule_the_kernel_has_twice():
     """Rules go without NLM_F_EXCL: had the plan missed one the kernel
     had, the read-back would find it twice, and the start is undone."""

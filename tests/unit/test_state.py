@@ -248,3 +248,21 @@ def test_records_are_parsed_every_time_unless_kept(tmp_path, monkeypatch):
     os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
     with pytest.raises(StateError):
         store.load("eth1.10")
+
+
+@pytest.mark.parametrize("phase", state.PHASES)
+def test_an_interface_between_two_hooks_is_recorded_but_not_followed(tmp_path, phase):
+    store = state.Store(tmp_path)
+    store.save(record(netns="blue", phase=phase))
+    store.save(record(iface="eth0.10", netns="blue", objects=[], sysctls=[]))
+    back = store.load("eth1.10", "blue")
+    assert back.phase == phase and same(back, record(netns="blue", phase=phase))
+    assert set(store.in_netns("blue")) == {"eth0.10", "eth1.10"}     # its objects still count
+    assert set(store.followed("blue")) == {"eth0.10"}
+    assert '"phase"' not in record().to_json()                      # none once started
+
+
+def test_an_unknown_phase_is_refused(tmp_path):
+    text = record().to_json().replace('"moved":[]', '"moved":[],"phase":"halfway"')
+    with pytest.raises(ValueError, match="phase is not one of starting, stopping"):
+        state.Record.from_json(text)
