@@ -202,50 +202,59 @@ def held(helper, env, verb, values, between, word):
         return took, int(rss.read().split()[-1]) / 1024
 
 
-def helper_figures(helper, box, env, runs):
-    """Medians of the held start and stop (each round from a link without
-    the addresses, as netifrc finds it) and of the one-shot post-start and
-    stop (with them; once at 10,000 IPv6, where adding or flushing 10,000
-    IPv6 addresses takes the kernel ~40 s), the peak RSS, and the rule
-    lines applied. Leaves the addresses on the link."""
-    args = [IFACE, "--netns", box.ns, "--table", "e1v10"]
+def held_figures(helper, box, env, runs, fresh=None):
+    """Medians of the held start and stop, each round from a link without
+    the addresses, as netifrc finds it; their peak RSS; the rule lines
+    the start applied. ``fresh``: make a new box for each round after the
+    first (at 10,000 IPv6: adding 10,000 IPv6 addresses again to a link
+    that had them took the kernel minutes, not the ~40 s of a first time).
+    Returns the box of the last round, without the addresses."""
     start_values = {"table": "e1v10", "netns": box.ns, "configured": "\n".join(box.addresses)}
-    sh(str(helper), "pre-start", *args, env=env)
-    before = box.rules()
-    lock = f"{env['POLICYROUTE_STATE_DIR']}/netns/{box.ns}/.lock"
-    f = {"start": [], "stop": [], "post-start": [], "down": [], "rss": [], "follower": []}
-    once = box.family == 6 and len(box.addresses) >= 10000
+    f = {"start": [], "stop": [], "rss": [], "follower": []}
     for i in range(runs):
+        if i and fresh:
+            box.close()
+            box = fresh()
+            start_values["netns"] = box.ns
+        before = box.rules()
         took, peak = held(helper, env, "pre-start", start_values, box.add, "post-start")
         f["start"].append(took)
         f["rss"].append(peak)
-        f["follower"].append(quiet(lock))
+        f["follower"].append(quiet(f"{env['POLICYROUTE_STATE_DIR']}/netns/{box.ns}/.lock"))
         applied = box.rules() - before
         took, peak = held(helper, env, "stop", {"netns": box.ns}, box.flush, "post-stop")
         f["stop"].append(took)
         f["rss"].append(peak)
         if box.rules() != before:
             raise RuntimeError("bench: the held stop left rules behind")
-        if i and once:
-            continue
-        box.add()
-        for verb in ("post-start", "stop"):
-            took, peak = run_child([str(helper), verb, *(args if verb == "post-start" else args[:3])],
-                                   env)
-            f["down" if verb == "stop" else verb].append(took)
-            f["rss"].append(peak)
-            if verb == "post-start":
-                quiet(lock)
+    return box, {"start": median_ms(f["start"]), "stop": median_ms(f["stop"]),
+                 "follower": median_ms(f["follower"]), "rss": max(f["rss"]), "rules": applied}
+
+
+def one_shot_figures(helper, box, env, runs):
+    """Medians of post-start and stop run once each with the addresses
+    there (policyroute up/down, a start without FIFOs), their peak RSS,
+    and the rule lines post-start applies."""
+    args = [IFACE, "--netns", box.ns, "--table", "e1v10"]
+    lock = f"{env['POLICYROUTE_STATE_DIR']}/netns/{box.ns}/.lock"
+    before = box.rules()
+    f = {"post-start": [], "down": [], "rss": []}
+    for _ in range(runs):
+        took, peak = run_child([str(helper), "post-start", *args], env)
+        f["post-start"].append(took)
+        f["rss"].append(peak)
+        quiet(lock)
+        took, peak = run_child([str(helper), "stop", *args[:3]], env)
+        f["down"].append(took)
+        f["rss"].append(peak)
         if box.rules() != before:
             raise RuntimeError("bench: stop left rules behind")
-        box.flush()
-    box.add()
     trace = sh(str(helper), "-v", "post-start", *args, env=env).stdout
     sh(str(helper), "stop", IFACE, "--netns", box.ns, env=env)
     prefix = f"ip -n {box.ns} -{box.family} "
-    lines = [t[len(prefix):] for t in trace.splitlines() if t.startswith(prefix + "rule ")]
-    return {**{k: median_ms(v) for k, v in f.items() if k != "rss"},
-            "rss": max(f["rss"]), "rules": applied, "lines": lines}
+    lines = [t[len(prefix):] for t in trace.splitlines() if t.startswith(prefix + "rule add ")]
+    return {"post-start": median_ms(f["post-start"]), "down": median_ms(f["down"]),
+            "rss": max(f["rss"]), "lines": lines}
 
 
 def batch_figures(box, lines, runs):
@@ -323,14 +332,27 @@ def v4_apply_figures(n, runs):
 
 
 def figures(helper, n, tmp, contiguous=False):
-    """Every figure for N addresses, in one namespace."""
-    runs = BIG_RUNS if n >= 10000 else RUNS
+    """Every figure for N addresses: the held rounds, then the rest with
+    the addresses on the link (at 10,000 IPv6, a fresh namespace for each
+    round and for the rest: see held_figures)."""
+    big = n >= 10000
+    runs = BIG_RUNS if big else RUNS
+    env = helper_env(tmp, f"{n}{'c' * contiguous}")
     box = ScaleBox(n, contiguous)
     try:
-        row = helper_figures(helper, box, helper_env(tmp, f"{n}{'c' * contiguous}"), runs)
-        lines = [line for line in row.pop("lines") if " add " in line]
-        row["netlink"] = netlink_figures(box, lines, NETLINK_BIG_RUNS if n >= 10000 else runs)
-        row["batch"] = batch_figures(box, lines, 1 if n >= 10000 else runs) \
+        sh(str(helper), "pre-start", IFACE, "--table", "e1v10", env=env)     # the name
+        box, row = held_figures(helper, box, env, runs,
+                                (lambda: ScaleBox(n, contiguous)) if big else None)
+        if big:
+            box.close()
+            box = ScaleBox(n, contiguous)
+        box.add()
+        once = row["rss"]
+        row.update(one_shot_figures(helper, box, env, 1 if big else runs))
+        row["rss"] = max(row["rss"], once)
+        lines = row.pop("lines")
+        row["netlink"] = netlink_figures(box, lines, NETLINK_BIG_RUNS if big else runs)
+        row["batch"] = batch_figures(box, lines, 1 if big else runs) \
             if n <= BATCH_MAX else None
         row["native"] = native_figures(box, lines, 1 if n >= 1000 else runs) \
             if n <= NATIVE_MAX else None

@@ -112,12 +112,18 @@ def test_a_failed_post_start_leaves_nothing(helper, ns):
     assert not helper.record_path(IFACE, ns).exists()
 
 
-def test_a_held_stop_removes_the_rules_after_the_flush(helper, ns):
+def held_stop(helper, ns):
+    """A started interface's held stop, after its first step."""
     held = start(helper, ns)
     add_addresses(ns)
     assert held.go("post-start")[0] == 0
     stop = helper.held("stop", IFACE, netns=ns)
     assert stop.ready, stop.first
+    return stop
+
+
+def test_a_held_stop_removes_the_rules_after_the_flush(helper, ns):
+    stop = held_stop(helper, ns)
     assert phase(helper, ns) == "stopping"
     assert sources(ns)[6] == ["2001:db8:10::17", "2001:db8:10::40"]     # still there
     ip(ns, "address", "flush", "dev", IFACE)
@@ -129,11 +135,6 @@ def test_a_held_stop_removes_the_rules_after_the_flush(helper, ns):
 
 
 def test_a_held_stop_without_its_word_still_stops(helper, ns):
-    held = start(helper, ns)
-    add_addresses(ns)
-    assert held.go("post-start")[0] == 0
-    stop = helper.held("stop", IFACE, netns=ns)
-    assert stop.ready, stop.first
-    assert stop.end()[0] == 0
+    assert held_stop(helper, ns).end()[0] == 0
     assert sources(ns) == {4: [], 6: []}
     assert not helper.record_path(IFACE, ns).exists()
