@@ -144,7 +144,7 @@ def add_source_rules(unit, paths, runner, registry=None):
     as post-start would. Until then the record lists these rules
     too (so a stop removes them) and says "starting" (so the follower
     leaves the interface alone); the ops, or [] without a table."""
-    from .observe import addresses_of, observe_all, of_link
+    from .observe import observe_all, of_link
     cfg = unit.cfg
     if cfg.table is None:
         return []
@@ -153,14 +153,8 @@ def add_source_rules(unit, paths, runner, registry=None):
     with store.locked(cfg.netns):
         _links, addrs, seen = observe_all(runner, refuse_vrf(cfg))
         here = of_link(seen, addrs, cfg.iface)
-        taken = {a.local for family, links in addrs.items()
-                 for a in addresses_of([l for l in links if l.get("ifname") != cfg.iface], family)}
-        addresses = list(here.addresses) + [
-            plan.Address(a.version, str(a.ip), a.network.prefixlen, False, False)
-            for a in parse.static_addresses(unit.inputs.get("configured"))]
-        addresses = [a for a in addresses if a.local not in taken]
         number = table_id(cfg, registry)
-        want = plan.source_rules(cfg, number, addresses)
+        want = plan.source_rules(cfg, number, _expected(unit, here, addrs))
         ops = plan.diff(want, here.rule_keys, ())
         if not ops:
             return []
@@ -179,6 +173,18 @@ def add_source_rules(unit, paths, runner, registry=None):
                 store.remove(cfg.iface, cfg.netns)
             raise
     return ops
+
+
+def _expected(unit, here, addrs):
+    """The addresses the interface has (``here``, of_link's) and those
+    config_ gives, less any another link has (observe_all's ``addrs``)."""
+    from .observe import addresses_of
+    iface = unit.cfg.iface
+    taken = {a.local for family, links in addrs.items()
+             for a in addresses_of([k for k in links if k.get("ifname") != iface], family)}
+    configured = [plan.Address(a.version, str(a.ip), a.network.prefixlen, False, False)
+                  for a in parse.static_addresses(unit.inputs.get("configured"))]
+    return [a for a in list(here.addresses) + configured if a.local not in taken]
 
 
 def converge(unit, paths, runner, sysctl, registry=None, refuse=None, observed=None):
