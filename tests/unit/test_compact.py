@@ -45,7 +45,7 @@ def test_a_gap_is_never_covered():
     """.19 is nobody's (or another interface's): no prefix reaches it."""
     got = plan.source_prefixes(addrs("192.0.2.16", "192.0.2.17", "192.0.2.18"), 4)
     assert [str(p) for p in got] == ["192.0.2.16/31", "192.0.2.18/32"]
-    assert not any(ipaddress.ip_address("192.0.2.19") in p for p in got)
+    assert not any(ipaddress.ip_address("192.0.2.19") in ipaddress.ip_network(p) for p in got)
 
 
 def test_cover_is_exact_for_a_scattered_set():
@@ -54,9 +54,27 @@ def test_cover_is_exact_for_a_scattered_set():
     chosen = sorted(rng.sample(range(256), 90))
     texts = [f"198.51.100.{i}" for i in chosen]
     prefixes = plan.source_prefixes(addrs(*texts), 4)
-    covered = [str(a) for p in prefixes for a in p]        # every address, ends included
+    covered = [str(a) for p in prefixes for a in ipaddress.ip_network(p)]   # ends included
     assert sorted(covered, key=ipaddress.ip_address) == texts
     assert len(prefixes) < len(texts)
+
+
+def test_prefixes_are_ipaddress_collapse_of_the_same_addresses():
+    """The cut on numbers is collapse_addresses's, for random sets of both
+    families: runs, gaps, an address at 0 and at the top, the same address
+    twice."""
+    import random
+    rng = random.Random(12)
+    for family, base, top in ((4, "198.51.100.0", 0xff), (6, "2001:db8::", 0xffff)):
+        start = int(ipaddress.ip_address(base))
+        for _ in range(200):
+            picked = [start + rng.randrange(top + 1)
+                      for _ in range(rng.randrange(1, 60))]
+            picked += [start + top] * rng.randrange(2) + [start] * rng.randrange(2)
+            texts = [str(ipaddress.ip_address(n)) for n in picked]
+            want = [str(p) for p in ipaddress.collapse_addresses(
+                ipaddress.ip_network(t) for t in texts)]
+            assert plan.source_prefixes(addrs(*texts), family) == want, texts
 
 
 def test_families_are_kept_apart():
