@@ -35,9 +35,10 @@ def pre_start(cfg, paths, sibling_tables=()):
 
 def refuse_vrf(cfg):
     """table_ on a VRF device or slave is a configuration error (vrf.py),
-    found at post-start, before any rule: pre-start reads no kernel. The
-    check observe runs on the links and VRFs of its own first read (one
-    ``ip`` per family), or None when there is no table_."""
+    found on the first read of the kernel, before any rule (a held start's
+    first step, else post-start; pre-start's checks read no kernel). The
+    check observe and observe_all run on the links and VRFs of that read
+    (one ``ip`` per family), or None when there is no table_."""
     if cfg.table is None:
         return None
     table = cfg.table.name or str(cfg.table.id)
