@@ -531,8 +531,7 @@ class Helper:
         helper's words up to its ready line are ``Held.first``."""
         argv = self.argv(verb, iface) + ["--hold", str(self.root / "no-fifos"),
                                          "--values", "-"]
-        return Held(argv, {**self.env(), **(env or {})}, values,
-                    "pre-start: 0" if verb == "pre-start" else f"{verb}: 0")
+        return Held(argv, {**self.env(), **(env or {})}, values, f"{verb}: 0")
 
     @property
     def tables_file(self):
