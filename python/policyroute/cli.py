@@ -55,9 +55,16 @@ class Context:
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    return guarded(lambda: _run(argv))
+
+
+def guarded(run):
+    """run()'s exit code, its errors printed one line each (never a
+    traceback): the whole command, or a step commands/hold.py runs in a
+    child process."""
     try:
         try:
-            code = _run(argv)
+            code = run()
         except SystemExit as e:     # --help and --version print, then exit 0
             code = e.code
         sys.stdout.flush()          # a closed pipe shows here, not at exit

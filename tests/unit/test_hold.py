@@ -8,7 +8,7 @@ import os
 import pytest
 
 from policyroute.commands import hold
-from policyroute.errors import KernelError, UsageError
+from policyroute.errors import KernelError, StateError, UsageError
 
 GO = b"post-start\n"
 
@@ -77,63 +77,79 @@ def test_only_the_fifos_and_their_folder_are_removed(tmp_path):
 
 
 def steps(log, fail=(), then_write=None):
-    """A Pair whose steps log their names; those in ``fail`` raise. The
-    first step calls ``then_write`` (the shell's next word comes after the
-    ready line, never with the values)."""
+    """A Pair whose steps log their names (a line each in the file
+    ``log``: the first step runs in a child process); those in ``fail``
+    raise. The first step calls ``then_write`` (the shell's next word comes
+    after the ready line, never with the values)."""
     def step(name):
         def run(args, ctx):
-            log.append(name)
+            with open(log, "a") as f:
+                f.write(f"{name}\n")
             if name == "first" and then_write:
                 then_write()
             if name in fail:
                 raise KernelError(None, f"{name} refused")
             return 0
         return run
-    return hold.Pair("ready", GO, step("first"), step("then"), step("otherwise"))
+    return hold.Pair("ready", GO, lambda args: None, step("first"), step("then"),
+                     step("otherwise"))
 
 
 @pytest.fixture
 def held(stdin, tmp_path, monkeypatch):
-    """hold() with the values already written; returns run(fail, word):
-    ``word`` is written after the first step (None: stdin ends), and the
-    steps' log."""
+    """hold() with the values already written; returns run(fail, word)
+    and log(): ``word`` is written by the first step (None: stdin ends
+    before, as the end of stdin comes any time), and the steps' names in
+    the order they ran."""
     os.write(stdin, b"table=e1v10\0\0")
     monkeypatch.setattr(hold, "_quiet", lambda: None)
     args = type("Args", (), {"hold": str(tmp_path / "gone")})()
-    log = []
-
-    def write(word):
-        if word is None:
-            os.close(stdin)
-        else:
-            os.write(stdin, word)
+    path = tmp_path / "log"
 
     def run(fail=(), word=GO):
-        return hold.hold(args, None, steps(log, fail, lambda: write(word)))
+        """``word``: bytes, None, or what the first step does instead."""
+        if word is None:
+            os.close(stdin)
+        then = word if callable(word) else word and (lambda: os.write(stdin, word))
+        return hold.hold(args, None, steps(path, fail, then))
+
+    def log():
+        return path.read_text().split() if path.exists() else []
     return run, log
 
 
-def test_go_runs_the_second_step_alone(held):
+def test_go_runs_the_second_step_alone(held, capfd):
     run, log = held
     assert run() == 0
-    assert log == ["first", "then"]
+    assert log() == ["first", "then"]
+    assert capfd.readouterr().out == "ready\n"
 
 
 def test_no_go_runs_otherwise(held):
     run, log = held
     assert run(word=None) == 0
-    assert log == ["first", "otherwise"]
+    assert log() == ["first", "otherwise"]
 
 
 def test_a_failed_second_step_is_undone_and_still_an_error(held):
     run, log = held
     with pytest.raises(KernelError, match="then refused"):
         run(fail={"then"})
-    assert log == ["first", "then", "otherwise"]
+    assert log() == ["first", "then", "otherwise"]
 
 
-def test_a_failed_first_step_waits_for_nothing(held):
+def test_a_failed_first_step_says_why_and_waits_for_nothing(held, capfd):
     run, log = held
-    with pytest.raises(KernelError, match="first refused"):
-        run(fail={"first"})
-    assert log == ["first"]
+    assert run(fail={"first"}) == KernelError.exit_code
+    assert log() == ["first"]
+    assert capfd.readouterr().err == "policyroute: error: first refused\n"
+
+
+def test_a_killed_first_step_is_taken_back_and_an_error(held, capfd):
+    """The child ends by a signal midway: what it added may be in, so
+    ``otherwise`` runs, and no ready line goes out."""
+    run, log = held
+    with pytest.raises(StateError, match="ended by signal 9; what it added is removed"):
+        run(word=lambda: os.kill(os.getpid(), 9))
+    assert log() == ["first", "otherwise"]
+    assert "ready" not in capfd.readouterr().out

@@ -11,10 +11,11 @@ two FIFOs in DIR (``in``, ``out``), starts this in the background with
 stdin and stdout on them and keeps the other ends:
 
 1. the values come as NUL-ended records, then an empty record (a lone NUL);
-2. the first step runs: pre-start and the rules of the configured
-   addresses (engine.add_source_rules); or the start of a stop
-   (engine.stop_begin). On success its ready line goes out and the process
-   waits; on failure, its errors go out and it ends (exit 1);
+2. the first step runs, in a child process (_apart): pre-start and the
+   rules of the configured addresses (engine.add_source_rules); or the
+   start of a stop (engine.stop_begin). On success its ready line goes out
+   and the process waits; on failure, its errors go out and it ends with
+   the step's exit code;
 3. the go line (``post-start`` / ``post-stop``) runs the second step here
    with the same values; its output follows, and the process's exit code
    is that step's;
@@ -30,28 +31,32 @@ once open. Nothing is held (no lock, no file) while waiting.
 import os
 import select
 import stat
+import sys
 from collections import namedtuple
 
-from ..errors import PolicyRouteError, UsageError
+from ..errors import PolicyRouteError, StateError, UsageError
 
 FIFOS = ("in", "out")
 WATCH = 1.0         # how often a wait looks whether the shell is still there
 
 
-class Pair(namedtuple("Pair", "ready go first then otherwise")):
+class Pair(namedtuple("Pair", "ready go read first then otherwise")):
     """ready: the line after the first step; go: the line that runs
     ``then``; ``otherwise`` runs without it, and after ``then`` failed.
-    Each step is a function (args, ctx)."""
+    ``read`` sets the values on args (common.read_values), once, before
+    the first step, so both processes have them. Each step is a function
+    (args, ctx)."""
     __slots__ = ()
 
 
 def hold(args, ctx, pair):
-    from .. import state
     shell = os.getppid()
-    state.keep_records()        # the second step reads what the first wrote
     _remove(args.hold)
     args.values = _values()
-    pair.first(args, ctx)
+    pair.read(args)
+    code = _apart(pair, args, ctx)
+    if code:
+        return code
     print(pair.ready, flush=True)
     if not _go(shell, pair.go):
         _quiet()
@@ -62,6 +67,34 @@ def hold(args, ctx, pair):
         if pair.otherwise is not pair.then:
             pair.otherwise(args, ctx)
         raise
+
+
+def _apart(pair, args, ctx):
+    """The first step, in a child process: what it allocates (at 10,000
+    addresses, 20,000 rules' objects, and the arenas Python keeps once
+    they are freed) ends with it, so the process that waits for the go
+    word, maybe for minutes while netifrc adds the addresses, holds
+    little more than its imports, and the second step starts from there.
+    Its exit code; it printed its own errors. Killed, it may have added
+    part of its rules: ``otherwise`` takes them back (the record lists
+    them before they go in)."""
+    from ..cli import guarded
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = guarded(lambda: pair.first(args, ctx))
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code or 0)
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if code >= 0:
+        return code
+    pair.otherwise(args, ctx)
+    raise StateError(f"the first step was ended by signal {-code}; what it added is removed")
 
 
 def _quiet():

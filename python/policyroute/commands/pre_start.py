@@ -27,7 +27,7 @@ def run(args, ctx):
     if args.hold:
         from . import post_start, stop
         from .hold import Pair, hold
-        return hold(args, ctx, Pair("pre-start: 0", b"post-start\n", check_and_add_rules,
+        return hold(args, ctx, Pair("pre-start: 0", b"post-start\n", _read, check_and_add_rules,
                                     post_start.run, stop.finish))
     return check(args, ctx)
 
@@ -43,9 +43,13 @@ def check_and_add_rules(args, ctx):
     return 0
 
 
+def _read(args):
+    read_values(args, VARIABLES, siblings=True)
+
+
 def check(args, ctx):
     """Validate and register; 0, or ConfigErrors."""
-    read_values(args, VARIABLES, siblings=True)
+    _read(args)
     variables = args.variables if args.variables is not None else _config(args.config)
     if variables is not None:
         unit_vars = _as_variables(args)

@@ -24,7 +24,7 @@ def add_arguments(p):
 def run(args, ctx):
     if getattr(args, "hold", None):
         from .hold import Pair, hold
-        return hold(args, ctx, Pair("stop: 0", b"post-stop\n", begin, finish, finish))
+        return hold(args, ctx, Pair("stop: 0", b"post-stop\n", _read, begin, finish, finish))
     return finish(args, ctx)
 
 
@@ -53,7 +53,7 @@ def _netns(args, ctx):
     """The namespace the interface lives in (None: this one), or False
     when it is gone: its rules, routes and sysctls went with it, and its
     record goes here."""
-    read_values(args, {"netns"})
+    _read(args)
     interface(args.iface)
     netns = parse_netns(args.netns, Origin("--netns"))
     if netns and not os.path.exists(os.path.join(NETNS_RUN_DIR, netns)):
@@ -64,6 +64,10 @@ def _netns(args, ctx):
             store.remove(args.iface, netns)
         return False
     return netns
+
+
+def _read(args):
+    read_values(args, {"netns"})
 
 
 def interface(name):
