@@ -183,8 +183,7 @@ def _expected(unit, here, addrs):
     iface = unit.cfg.iface
     taken = {a.local for family, links in addrs.items()
              for a in addresses_of([k for k in links if k.get("ifname") != iface], family)}
-    configured = [plan.Address(a.version, str(a.ip), a.network.prefixlen, False, False)
-                  for a in parse.static_addresses(unit.inputs.get("configured"))]
+    configured = [plan.Address(*a) for a in parse.static_addresses(unit.inputs.get("configured"))]
     return [a for a in list(here.addresses) + configured if a.local not in taken]
 
 
@@ -208,11 +207,13 @@ def converge(unit, paths, runner, sysctl, registry=None, refuse=None, observed=N
     planned = sysctl.planned(cfg, p.table_id, before)
     record.sysctls = before + [e for e in planned if e[0] not in {k for k, _o, _n in before}]
     store.save(record)              # intent first, sysctls too: a crash mid-apply is undoable
+    intent = (record.objects, record.sysctls)
     try:
         done = apply(runner, p.ops)     # undoes its own part when refused
         record.sysctls = sysctl.apply(cfg, p.table_id, before, planned)
         if p.ops:
-            verify(runner, cfg.iface, p.want, {op.obj.family for op in p.ops})
+            verify(runner, cfg.iface, p.want, {op.obj.family for op in p.ops},
+                   {op.obj.kind for op in p.ops})
     except (KernelError, StateError):
         rollback(runner, done)
         kept = {k for k, _old, _new in before}
@@ -223,17 +224,22 @@ def converge(unit, paths, runner, sysctl, registry=None, refuse=None, observed=N
         _save_or_drop(store, record)
         raise
     record.objects = p.want
-    _save_or_drop(store, record)
+    if (record.objects, record.sysctls) != intent or not _worth_keeping(record):
+        _save_or_drop(store, record)    # else the intent, as saved, is the outcome
     return p.ops
 
 
 def _save_or_drop(store, record):
-    """Keep a record only while it lists something to undo, or values a
-    runtime event must still follow."""
-    if record.objects or record.sysctls or record.inputs or record.moved:
+    if _worth_keeping(record):
         store.save(record)
     else:
         store.remove(record.iface, record.netns)
+
+
+def _worth_keeping(record):
+    """A record lists something to undo, or values a runtime event must
+    still follow."""
+    return bool(record.objects or record.sysctls or record.inputs or record.moved)
 
 
 def apply(runner, ops):
@@ -257,17 +263,18 @@ def rollback(runner, done):
                      force=True)
 
 
-def verify(runner, iface, want, families=(4, 6)):
+def verify(runner, iface, want, families=(4, 6), kinds=("rule", "route")):
     """Read the kernel back: every object we want must be there, and every
     rule once (rules are added without NLM_F_EXCL: a rule the plan did not
-    see in the kernel would be there twice). ``families``: those the ops
-    touched; of another, the plan has just seen every wanted object there
-    (it would have added it) and added nothing that could be there twice."""
-    seen = observe(runner, iface, link_exists=False, families=families)
+    see in the kernel would be there twice). ``families``, ``kinds``:
+    those the ops touched; of another, the plan has just seen every wanted
+    object there (it would have added it) and added nothing that could be
+    there twice."""
+    seen = observe(runner, iface, link_exists=False, families=families, rules="rule" in kinds)
     count = Counter(seen.rule_keys)
     count.update(seen.route_keys)
     del seen
-    want = [o for o in want if o.family in families]
+    want = [o for o in want if o.family in families and o.kind in kinds]
     missing = [o for o in want if (o.family, o.key) not in count]
     if missing:
         raise StateError("after applying, the kernel lacks: "
@@ -679,8 +686,8 @@ def slot_warnings(cfg, paths, registry):
     are started in its namespace, as warning lines."""
     from .checks import slot_collisions
     others = {}
-    for record in paths.store().in_netns(cfg.netns, []).values():   # a bad one is no hint
-        if record.iface != cfg.iface and record.inputs:
+    for record in paths.store().in_netns(cfg.netns, [], but=cfg.iface).values():  # a bad one is no hint
+        if record.inputs:
             try:
                 other = parse.parse_unit(record.iface, record.inputs, record.netns).cfg
             except ConfigErrors:

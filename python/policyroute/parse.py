@@ -6,6 +6,7 @@ reads every variable of one interface and reports all problems at once.
 
 import ipaddress
 import re
+import socket
 from collections import namedtuple
 
 from . import bands
@@ -646,13 +647,27 @@ def config_entries(configured):
 
 
 def static_addresses(configured):
-    """The addresses ``config_<IFVAR>`` gives, in its order, as
-    ipaddress interfaces (dhcp, null, noop and the like are none)."""
+    """(family, address, prefix length) of each address ``config_<IFVAR>``
+    gives, in its order, the address in inet_ntop's words, as ip shows
+    it (dhcp, null, noop and the like are none). Through socket, as
+    plan.prefix: ipaddress took ~15 ms for 1,000 aliases."""
     for entry in config_entries(configured):
+        word = entry.split()[0]
+        addr, slash, length = word.partition("/")
+        family = 6 if ":" in addr else 4
+        bits = 128 if family == 6 else 32
         try:
-            yield ipaddress.ip_interface(entry.split()[0])
-        except ValueError:
+            packed = socket.inet_pton(socket.AF_INET6 if family == 6 else socket.AF_INET, addr)
+            if not slash:
+                n = bits
+            elif length.isascii() and length.isdigit() and int(length) <= bits:
+                n = int(length)
+            else:                   # a netmask
+                n = ipaddress.ip_interface(word).network.prefixlen
+        except (OSError, ValueError):
             continue
+        yield family, socket.inet_ntop(socket.AF_INET6 if family == 6 else socket.AF_INET,
+                                       packed), n
 
 
 def primaries(configured):

@@ -109,10 +109,31 @@ FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
 
 
 @lru_cache(maxsize=1 << 16)     # each source is in two rules, keyed in each step
-def _prefix(text, family):
+def prefix(text, family):
+    """ADDR[/LEN], "all" or "default" of one family as ``ip`` prints a
+    prefix: the address masked to LEN, in inet_ntop's words (iproute2's),
+    then /LEN. Keys build theirs from our words and from ip's output with
+    this, so both are the same text; ValueError for anything else.
+    Through socket, not ipaddress: ~1 us a prefix instead of ~15, and a
+    start at 1,000 addresses keys ~4,000."""
     if text in ("all", "default"):
         return f"{'0.0.0.0' if family == 4 else '::'}/0"
-    return str(ipaddress.ip_network(text, strict=False))
+    addr, slash, length = text.partition("/")
+    bits = HOST_LEN[family]
+    try:
+        packed = socket.inet_pton(FAMILY[family], addr)
+    except (OSError, ValueError):
+        raise ValueError(f"'{text}' is not an IPv{family} prefix") from None
+    if not slash:
+        n = bits
+    elif length.isascii() and length.isdigit() and int(length) <= bits:
+        n = int(length)
+    else:                       # a netmask, as iproute2 reads an IPv4 one
+        n = ipaddress.ip_network(text, strict=False).prefixlen
+    if n < bits:
+        packed = (int.from_bytes(packed, "big") >> (bits - n) << (bits - n)).to_bytes(
+            bits // 8, "big")
+    return f"{socket.inet_ntop(FAMILY[family], packed)}/{n}"
 
 
 def rule_args(rule, priority):
@@ -144,7 +165,8 @@ def source_prefixes(addresses, family):
         while first <= last:
             size = (first & -first or 1 << bits).bit_length() - 1     # alignment
             size = min(size, (last - first + 1).bit_length() - 1)      # room left
-            out.append(str(ipaddress.ip_network((first, bits - size))))
+            out.append(f"{socket.inet_ntop(FAMILY[family], first.to_bytes(bits // 8, 'big'))}"
+                       f"/{bits - size}")
             first += 1 << size
     return out
 
@@ -174,11 +196,26 @@ def auto_rules(sources, family, table_id, guard):
     sources = [str(p) for p in sources]         # one string each for both stages
     out = []
     if guard and sources:
-        out += [("from", p, "priority", first, "lookup", table, "suppress_prefixlength", "0",
-                 *proto) for p in sources]
-        out.append(("priority", second, "lookup", "main", "suppress_prefixlength", "0", *proto))
-    out += [("from", p, "priority", third, "lookup", table, *proto) for p in sources]
-    return [Obj("rule", family, a) for a in out]
+        out += [_auto("from", p, "priority", first, "lookup", table, "suppress_prefixlength",
+                      "0", *proto, family=family) for p in sources]
+        out.append(_auto("priority", second, "lookup", "main", "suppress_prefixlength", "0",
+                         *proto, family=family))
+    out += [_auto("from", p, "priority", third, "lookup", table, *proto, family=family)
+            for p in sources]
+    return out
+
+
+def _auto(*args, family):
+    """An automatic rule with its key made from its words as they are
+    (key_of_args's result for these few words, without reading them one
+    by one: 2,001 rules at 1,000 addresses, in each step of a start)."""
+    rule = Obj("rule", family, args)
+    fields = dict(zip(args[::2], args[1::2]))
+    fields["action"] = f"lookup {_table_number(fields.pop('lookup'))}"
+    if "from" in fields:
+        fields["from"] = prefix(fields["from"], family)
+    rule._key = key_of_fields(fields)
+    return rule
 
 
 def prefix_routes(iface, addresses, table_id):
@@ -358,7 +395,7 @@ def key_of_args(kind, family, args):
     """Canonical key (key_of_fields) of our own argument lists."""
     fields, i = {}, 0
     if kind == "route":
-        fields["dst"] = _prefix(args[0], family)
+        fields["dst"] = prefix(args[0], family)
         i = 1
     while i < len(args):
         word = args[i]
@@ -373,7 +410,7 @@ def key_of_args(kind, family, args):
         value = args[i + 1]
         i += 2
         if word in ("from", "to"):
-            fields[word] = _prefix(value, family)
+            fields[word] = prefix(value, family)
         elif word == "lookup":
             fields["action"] = f"lookup {_table_number(value)}"
         elif word == "goto":

@@ -8,7 +8,7 @@ import json
 import os
 import re
 from contextlib import contextmanager
-from functools import partial
+from functools import lru_cache, partial
 
 from . import bands, sysctl
 from .errors import StateError
@@ -81,8 +81,7 @@ class Record:
             "table": self.table, "table_name": self.table_name, "objects": []})
         tail = _dumps({"sysctls": self.sysctls, "inputs": self.inputs, "moved": self.moved,
                        **({"phase": self.phase} if self.phase else {})})
-        objects = ",".join([f'{{"kind":{_dumps(o.kind)},"family":{_dumps(o.family)},'
-                            f'"args":{_dumps(o.args)}}}' for o in self.objects])
+        objects = ",".join([f'{_head(o.kind, o.family)}{_dumps(o.args)}}}' for o in self.objects])
         return f"{head[:-3]}[{objects}],{tail[1:]}\n"
 
     @classmethod
@@ -129,6 +128,12 @@ def _list(d, name):
 
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode    # indent= takes the slow encoder
+
+
+@lru_cache(maxsize=None)            # rule or route, 4 or 6
+def _head(kind, family):
+    """An object's JSON up to its args' value."""
+    return f'{{"kind":{_dumps(kind)},"family":{_dumps(family)},"args":'
 
 
 class _Raw(tuple):

@@ -554,3 +554,107 @@ def test_verify_reads_back_the_families_the_ops_touched():
         engine.verify(CannedRunner(), "eth1.10", [rule, route6], {4, 6})
     with pytest.raises(errors.StateError, match="lacks: ip -6 route add default"):
         engine.verify(CannedRunner(), "eth1.10", [rule, route6])
+
+
+def _random_prefixes(rng, family, count):
+    """Prefixes in the forms users and ip write: compressed or not, upper
+    case, with and without a length, host bits set."""
+    import ipaddress
+    bits = 32 if family == 4 else 128
+    for _ in range(count):
+        number = rng.getrandbits(bits) & rng.choice([(1 << bits) - 1, (1 << bits) - 1 << 64,
+                                                     0xffff, (1 << bits) - 1 ^ 0xffff0000])
+        address = (ipaddress.IPv6Address if family == 6 else ipaddress.IPv4Address)(number)
+        text = rng.choice([str(address), address.exploded,
+                           address.exploded.upper() if family == 6 else str(address)])
+        yield text + rng.choice(["", f"/{rng.randint(0, bits)}", f"/{bits}"])
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_prefix_is_ipaddress_network_in_ip_words(family):
+    """plan.prefix (through socket) gives what ipaddress.ip_network does,
+    written as inet_ntop writes the address: the way ip prints it."""
+    import ipaddress
+    import random
+    import socket
+    rng = random.Random(family)
+    af = socket.AF_INET if family == 4 else socket.AF_INET6
+    for text in _random_prefixes(rng, family, 3000):
+        net = ipaddress.ip_network(text, strict=False)
+        shown = socket.inet_ntop(af, net.network_address.packed)
+        assert plan.prefix(text, family) == f"{shown}/{net.prefixlen}", text
+
+
+@pytest.mark.parametrize("text, family, shown", [
+    ("192.0.2.17/255.255.255.0", 4, "192.0.2.0/24"),
+    ("::ffff:192.0.2.1", 6, "::ffff:192.0.2.1/128"),
+    ("::ffff:c000:201/96", 6, "::ffff:0.0.0.0/96"),
+    ("2001:db8:0:0:1:0:0:1", 6, "2001:db8::1:0:0:1/128"),
+    ("default", 6, "::/0"),
+    ("all", 4, "0.0.0.0/0"),
+])
+def test_prefix_edges(text, family, shown):
+    assert plan.prefix(text, family) == shown
+
+
+@pytest.mark.parametrize("text, family", [
+    ("192.0.2.17", 6), ("2001:db8::1", 4), ("192.0.2.017", 4), ("192.0.2.17/33", 4),
+    ("2001:db8::1/129", 6), ("fe80::1%eth0", 6), ("192.0.2.17/+8", 4), ("", 4),
+])
+def test_prefix_refuses_what_is_none(text, family):
+    with pytest.raises(ValueError):
+        plan.prefix(text, family)
+
+
+def test_static_addresses_are_ipaddress_interfaces_in_ip_words():
+    import ipaddress
+    import random
+    rng = random.Random(3)
+    words = [t for family in (4, 6) for t in _random_prefixes(rng, family, 500)]
+    words += ["dhcp", "null", "noop", "192.0.2.17/255.255.255.0", "fe80::1%eth0/64",
+              "192.0.2.017/24", "2001:db8::1/129"]
+    got = list(parse.static_addresses("\n".join(f"{w} brd +" for w in words)))
+    want = []
+    for w in words:
+        try:
+            a = ipaddress.ip_interface(w)
+        except ValueError:
+            continue
+        if "%" in w:
+            continue        # a scope id: iproute2 takes none, nor do we
+        want.append((a.version, plan.prefix(str(a.ip), a.version)[:-len(f"/{a.max_prefixlen}")],
+                     a.network.prefixlen))
+    assert got == want
+
+
+def test_verify_reads_no_rule_when_the_ops_added_none():
+    """A held start's post-start adds routes only (its rules went in at
+    pre-start and were just seen): no 2,001 rules read again."""
+    from policyroute import engine, errors
+    rule = plan.Obj("rule", 6, ("from", "2001:db8::99/128", "priority", "20000", "lookup",
+                                "1025", "protocol", "201"))
+    route6 = plan.Obj("route", 6, ("default", "via", "2001:db8:10::1", "dev", "eth1.10",
+                                   "table", "1025", "proto", "201"))
+    runner = CannedRunner()
+    engine.verify(runner, "eth1.10", [rule], {6}, {"route"})     # the rule is not looked for
+    assert runner.calls == [(6, ("route show table all exact default",
+                                 "route show table all proto 201"))]
+    with pytest.raises(errors.StateError, match="lacks: ip -6 route add default"):
+        engine.verify(CannedRunner(), "eth1.10", [rule, route6], {6}, {"route"})
+    with pytest.raises(errors.StateError, match="lacks: ip -6 rule add from 2001:db8::99"):
+        engine.verify(CannedRunner(), "eth1.10", [rule], {6}, {"rule"})
+
+
+@pytest.mark.parametrize("guard", [True, False])
+def test_automatic_rules_carry_the_key_their_words_give(guard):
+    """auto_rules makes each rule's key from its fields directly: it must
+    be what key_of_args reads from the same words."""
+    import random
+    rng = random.Random(5)
+    for family in (4, 6):
+        sources = plan.source_prefixes(
+            [plan.Address(family, p.split("/")[0], 24 if family == 4 else 64)
+             for p in _random_prefixes(rng, family, 200)], family)
+        for table in (254, 1025, 4000000000):
+            for rule in plan.auto_rules(sources, family, table, guard):
+                assert rule.key == plan.key_of_args(rule.kind, rule.family, rule.args), rule
