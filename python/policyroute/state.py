@@ -85,7 +85,7 @@ class Record:
         return f"{head[:-3]}[{objects}],{tail[1:]}\n"
 
     @classmethod
-    def from_json(cls, text, iface=None, netns=None):
+    def from_json(cls, text, iface=None, netns=None, same=None):
         """The record, or ValueError naming what is wrong with it: a record
         is input, checked like configuration. ``iface``/``netns``: what
         the file's name and folder say it must be about."""
@@ -104,7 +104,7 @@ class Record:
                "table is not a table number")
         _check(table_name is None or isinstance(table_name, str) and WORD_RE.match(table_name),
                "table_name is not a word")
-        objs = [_obj(o, i, name, table) for i, o in enumerate(_list(d, "objects"))]
+        objs = [_obj(o, i, name, table, same or {}) for i, o in enumerate(_list(d, "objects"))]
         sysctls = _sysctls(_list(d, "sysctls"), name)
         inputs = d.get("inputs", {})
         _check(isinstance(inputs, dict) and set(inputs) <= set(INPUTS)
@@ -155,10 +155,11 @@ def _lean(words, d):
     return d
 
 
-def _obj(o, i, iface, table):
+def _obj(o, i, iface, table, same):
     """One recorded object: words ip -batch reads as written, a key plan
     can build, and a route or automatic rule only of this interface's
-    table. (20,000 of them at 10,000 addresses: kept lean.)"""
+    table; ``same``'s object when it has an equal one. (20,000 of them at
+    10,000 addresses: kept lean.)"""
     what = f"object {i + 1}"
     try:
         kind, family, args = o if type(o) is _Raw else (o["kind"], o["family"], o["args"])
@@ -170,6 +171,7 @@ def _obj(o, i, iface, table):
     _check(LINE_RE.match(line) and line.count(" ") == len(args) - 1,
            f"{what}: args are not plain printable words")
     obj = Obj(kind, family, tuple(args))
+    obj = same.get(obj, obj)
     try:
         key = obj.key
     except (ValueError, IndexError, KeyError):
@@ -213,13 +215,15 @@ class Store:
     def path(self, iface, netns=None):
         return os.path.join(self.folder(netns), f"{iface}{SUFFIX}")
 
-    def load(self, iface, netns=None):
+    def load(self, iface, netns=None, same=None):
         """The record, None without one; StateError naming the file and
-        what is wrong when it cannot be used."""
+        what is wrong when it cannot be used. ``same``: {Obj: Obj} of
+        objects made already; a recorded one equal to one of them is that
+        one (the plan's, when the record is read after it)."""
         p = self.path(iface, netns)
         try:
             if _kept is None:
-                return Record.from_json(read_text(p), iface, netns)
+                return Record.from_json(read_text(p), iface, netns, same)
             return _read_kept(p, iface, netns)
         except FileNotFoundError:
             return None

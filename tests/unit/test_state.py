@@ -145,6 +145,17 @@ def test_record_words_are_shared_once_read():
     assert {id(o.args[2]) for o in back.objects[:200]} == {id(stage1.args[2])}
 
 
+def test_a_recorded_object_the_plan_has_made_already_is_that_one(tmp_path):
+    """Store.load(same=): compute reads the record after planning, and an
+    object both list is held once (20,000 at 10,000 addresses)."""
+    store = state.Store(tmp_path / "run")
+    store.save(record())
+    planned = plan.Obj(OBJS[1].kind, OBJS[1].family, tuple(OBJS[1].args))
+    back = store.load("eth1.10", same={planned: planned})
+    assert back.objects == OBJS
+    assert back.objects[1] is planned and back.objects[0] is not OBJS[0]
+
+
 def test_a_loaded_record_is_lean():
     """Read and keyed, an object of the record costs a few hundred bytes
     (with a frozenset key, its JSON held whole and an lru_cache entry it
