@@ -262,6 +262,10 @@ policyroute_pre_start()
 			_policyroute_call pre-start --ifvar="${IFVAR}" --values=- -- "${IFACE}"
 		rc=$?
 	fi
+	# Killed, it could not take back what its first step may have added
+	# (its FIFO ended only once that step was over: nothing is adding now).
+	[ "${rc}" -gt 128 ] && _policyroute_stop_values |
+		_policyroute_call stop --values=- -- "${IFACE}"
 	eend "${rc}"
 }
 
@@ -294,14 +298,20 @@ policyroute_post_start()
 # its record and the mark stays set, so the next stop tries again.
 policyroute_stop()
 {
+	local rc
 	_policyroute_pid=
 	[ "$(service_get_value policyroute_started)" = yes ] || return 0
 	_policyroute_iproute2_kept clear
 	_policyroute_get "netns_${IFVAR}"
 	_policyroute_netns=${_policyroute_v}
 
-	_policyroute_hold _policyroute_stop_values "stop: 0" stop --values=- -- "${IFACE}"
-	[ $? -eq 125 ] || return 0
+	# Held, post_stop does the rest. Without FIFOs (125), or when the held
+	# helper was killed before its answer, the stop is carried out here; a
+	# helper that said why it failed leaves it to the next stop.
+	_policyroute_hold _policyroute_stop_values "stop: 0" stop --values=- -- "${IFACE}" &&
+		return 0
+	rc=$?
+	[ "${rc}" -eq 125 ] || [ "${rc}" -gt 128 ] || return 0
 	ebegin "Removing policy routing for ${IFACE}"
 	_policyroute_stop_values | _policyroute_call stop --values=- -- "${IFACE}"
 	_policyroute_stopped $?

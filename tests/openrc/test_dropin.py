@@ -187,6 +187,35 @@ def test_a_held_helper_killed_before_post_start_is_an_error(world: World, module
     assert world.run(["ls", "/run/policyroute/eth1.10.json"]).returncode != 0
 
 
+def test_a_held_helper_killed_during_its_first_step_leaves_nothing(world: World, module_path):
+    """The helper's first step runs in a child process; the helper killed
+    meanwhile, the child still adds its rules, and its FIFO ends only with
+    it: pre_start then runs a stop of its own, and the start fails."""
+    real = helper_of(module_path)
+    ip = world.root / "killing-ip"
+    ip.write_text(
+        "#!/bin/sh\n"
+        "batch=$(cat)\n"
+        # the first step's rule adds: end the helper that waits for it
+        'case "${batch}" in *"rule add"*)\n'
+        '    helper=$(sed "s/.*) //" /proc/$PPID/stat | cut -d" " -f2)\n'
+        '    kill -9 "${helper}" ;;\n'
+        "esac\n"
+        'printf "%s\\n" "${batch}" | exec ip "$@"\n')
+    ip.chmod(0o755)
+    wrapper = world.root / "killed-policyroute"
+    wrapper.write_text(f'#!/bin/sh\nPOLICYROUTE_IP={ip} exec {real} "$@"\n')
+    wrapper.chmod(0o755)
+    with_helper(world, module_path, str(wrapper))
+    world.veth("eth1.10")
+    world.write_conf(CONF)
+    proc = world.rc("net.eth1.10", "start")
+    assert proc.returncode != 0, output(proc)
+    assert "the policyroute helper was ended by signal 9" in output(proc)
+    assert ours(world) == []
+    assert world.run(["ls", "/run/policyroute/eth1.10.json"]).returncode != 0
+
+
 def test_the_rules_are_in_before_netifrc_adds_the_addresses(world: World, module_path):
     """The next module's pre_start (after ours, before interface) sees our
     rules for config_'s address, and no address yet."""
