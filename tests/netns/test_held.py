@@ -65,6 +65,12 @@ def phase(helper, ns):
     return json.loads(helper.record_path(IFACE, ns).read_text()).get("phase")
 
 
+def recorded(helper, ns):
+    """{(family, kind, words)} the record lists."""
+    objects = json.loads(helper.record_path(IFACE, ns).read_text())["objects"]
+    return {(o["family"], o["kind"], " ".join(o["args"])) for o in objects}
+
+
 def start(helper, ns, **values):
     return helper.held("pre-start", IFACE, netns=ns, table="e1v10", configured=CONFIG,
                        **values)
@@ -85,6 +91,31 @@ def test_rules_come_before_the_addresses_and_post_start_plans_from_what_is_there
     assert sources(ns) == {4: ["192.0.2.17", "192.0.2.40"], 6: ["2001:db8:10::17"]}
     assert "192.0.2.0/24 dev eth1.10" in our_routes(ns)
     assert phase(helper, ns) is None
+    # The record lists the rules post-start deleted no more (saved again).
+    assert not [w for _f, _k, w in recorded(helper, ns) if "2001:db8:10::40" in w]
+
+
+def test_a_start_whose_addresses_all_came_records_what_the_kernel_has(helper, ns):
+    """post-start adds only routes: its record as saved before applying is
+    the outcome (saved once), and lists every rule and route of ours."""
+    held = start(helper, ns)
+    assert held.ready, held.first
+    add_addresses(ns)
+    rc, words = held.go("post-start")
+    assert rc == 0, words
+    assert phase(helper, ns) is None
+    rules = {(fam, json.dumps(r, sort_keys=True)) for fam in (4, 6)
+             for r in json.loads(ip(ns, "-j", f"-{fam}", "rule", "show") or "[]")
+             if r.get("protocol") == "201"}
+    routes = set(our_routes(ns).splitlines())       # each IPv6 route shows twice there
+    kinds = [k for _f, k, _w in recorded(helper, ns)]
+    assert kinds.count("rule") == len(rules) and kinds.count("route") == len(routes)
+    assert sources(ns) == {4: ["192.0.2.17", "192.0.2.40"],
+                           6: ["2001:db8:10::17", "2001:db8:10::40"]}
+    held = helper.held("stop", IFACE, netns=ns)
+    assert held.ready, held.first
+    assert held.go("post-stop")[0] == 0
+    assert sources(ns) == {4: [], 6: []} and our_routes(ns) == ""
 
 
 def test_a_start_netifrc_gave_up_on_leaves_nothing(helper, ns):
