@@ -295,7 +295,8 @@ policyroute_post_start()
 # the module was installed. The helper settles failover loans here, while
 # the addresses are there, and removes rules and routes at post_stop,
 # after netifrc flushed the addresses. What it could not remove stays in
-# its record and the mark stays set, so the next stop tries again.
+# its record, which the interface's next start takes over (OpenRC forgets
+# a stopped service's values, this mark too: no later stop comes).
 policyroute_stop()
 {
 	local rc
@@ -307,7 +308,7 @@ policyroute_stop()
 
 	# Held, post_stop does the rest. Without FIFOs (125), or when the held
 	# helper was killed before its answer, the stop is carried out here; a
-	# helper that said why it failed leaves it to the next stop.
+	# helper that said why it failed leaves it to the next start.
 	_policyroute_hold _policyroute_stop_values "stop: 0" stop --values=- -- "${IFACE}" &&
 		return 0
 	rc=$?
@@ -319,10 +320,18 @@ policyroute_stop()
 
 policyroute_post_stop()
 {
+	local rc
 	[ -n "${_policyroute_pid}" ] || return 0
 	ebegin "Removing policy routing for ${IFACE}"
 	_policyroute_go post-stop
-	_policyroute_stopped $?
+	rc=$?
+	# Killed, it removed nothing, and once the service is stopped OpenRC
+	# forgets the mark: no later stop would. A one-shot stop does it now.
+	if [ "${rc}" -gt 128 ]; then
+		_policyroute_stop_values | _policyroute_call stop --values=- -- "${IFACE}"
+		rc=$?
+	fi
+	_policyroute_stopped "${rc}"
 }
 
 # _policyroute_stopped RC: the end of a stop's helper.

@@ -216,6 +216,29 @@ def test_a_held_helper_killed_during_its_first_step_leaves_nothing(world: World,
     assert world.run(["ls", "/run/policyroute/eth1.10.json"]).returncode != 0
 
 
+def test_a_held_stop_helper_killed_before_post_stop_still_stops(world: World, module_path):
+    """Killed while it waits for post-stop, the held helper removed
+    nothing; OpenRC forgets the started mark with the service, so no later
+    stop would: post_stop runs a one-shot stop itself."""
+    pids = world.root / "helper-pids"
+    wrapper = world.root / "noting-policyroute"
+    wrapper.write_text(f"#!/bin/sh\necho $$ >> {pids}\nexec {helper_of(module_path)} \"$@\"\n")
+    wrapper.chmod(0o755)
+    with_helper(world, module_path, str(wrapper))
+    world.write_module("next", "next_depend() { after policyroute; before interface; }\n"
+                               'next_post_stop() { kill -9 "${_policyroute_pid}"; }\n')
+    world.veth("eth1.10")
+    world.write_conf(CONF)
+    assert world.rc("net.eth1.10", "start").returncode == 0
+    assert len(ours(world)) == 3
+    proc = world.rc("net.eth1.10", "stop")
+    assert proc.returncode == 0, output(proc)                 # a stop never fails because of us
+    assert "the policyroute helper was ended by signal 9" in output(proc)
+    assert len(pids.read_text().split()) == 3                 # start, held stop, one-shot stop
+    assert ours(world) == []
+    assert world.run(["ls", "/run/policyroute/eth1.10.json"]).returncode != 0
+
+
 def test_the_rules_are_in_before_netifrc_adds_the_addresses(world: World, module_path):
     """The next module's pre_start (after ours, before interface) sees our
     rules for config_'s address, and no address yet."""
