@@ -224,7 +224,7 @@ class Store:
         try:
             if _kept is None:
                 return Record.from_json(read_text(p), iface, netns, same)
-            return _read_kept(p, iface, netns)
+            return _read_kept(p, iface, netns, same)
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as e:
@@ -341,14 +341,14 @@ class Store:
         return [ns for ns in [None] + self.namespaces() if ns != netns and iface in self.names(ns)]
 
 
-def _read_kept(path, iface, netns):
+def _read_kept(path, iface, netns, same=None):
     """Store.load's Record.from_json(read_text(path)), parsed only when the
     file is not the one read last time (keep_records)."""
     identity, record = _kept.pop(path, (None, None))   # gone or unreadable: forgotten
     with open_ours(path) as f:
         now = _identity(os.fstat(f.fileno()))
         if now != identity:
-            record = Record.from_json(f.read().decode("utf-8"), iface, netns)
+            record = Record.from_json(f.read().decode("utf-8"), iface, netns, same)
     _kept[path] = (now, record)
     return record.copy()
 

@@ -188,18 +188,24 @@ def test_a_held_helper_killed_before_post_start_is_an_error(world: World, module
 
 
 def test_a_held_helper_killed_during_its_first_step_leaves_nothing(world: World, module_path):
-    """The helper's first step runs in a child process; the helper killed
-    meanwhile, the child still adds its rules, and its FIFO ends only with
-    it: pre_start then runs a stop of its own, and the start fails."""
+    """Killed while its first step adds rules, the helper cannot take
+    them back: pre_start runs a stop of its own, and the start fails.
+    (Of a large start, the first step runs in a child process, which
+    still ends its adds; its FIFO ends only with it.)"""
     real = helper_of(module_path)
     ip = world.root / "killing-ip"
     ip.write_text(
         "#!/bin/sh\n"
         "batch=$(cat)\n"
-        # the first step's rule adds: end the helper that waits for it
+        # the first step's rule adds: end the held helper the module started
+        # (the farthest process up from here with --hold= in its words)
         'case "${batch}" in *"rule add"*)\n'
-        '    helper=$(sed "s/.*) //" /proc/$PPID/stat | cut -d" " -f2)\n'
-        '    kill -9 "${helper}" ;;\n'
+        "    p=$PPID held=\n"
+        '    while [ "${p}" -gt 1 ]; do\n'
+        '        tr "\\0" " " < /proc/${p}/cmdline | grep -q -e "--hold=" && held=${p}\n'
+        '        p=$(sed "s/.*) //" /proc/${p}/stat | cut -d" " -f2)\n'
+        "    done\n"
+        '    kill -9 "${held}" ;;\n'
         "esac\n"
         'printf "%s\\n" "${batch}" | exec ip "$@"\n')
     ip.chmod(0o755)

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from policyroute import state
 from policyroute.commands import hold
 from policyroute.errors import KernelError, StateError, UsageError
 
@@ -95,12 +96,15 @@ def steps(log, fail=(), then_write=None):
                      step("otherwise"))
 
 
-@pytest.fixture
-def held(stdin, tmp_path, monkeypatch):
-    """hold() with the values already written; returns run(fail, word)
-    and log(): ``word`` is written by the first step (None: stdin ends
-    before, as the end of stdin comes any time), and the steps' names in
-    the order they ran."""
+@pytest.fixture(params=["here", "apart"])
+def held(request, stdin, tmp_path, monkeypatch):
+    """hold() with the values already written, its first step in this
+    process or in a child (as for large values: APART_VALUES); returns
+    run(fail, word) and log(): ``word`` is written by the first step
+    (None: stdin ends before, as the end of stdin comes any time), and the
+    steps' names in the order they ran."""
+    monkeypatch.setattr(hold, "APART_VALUES", 0 if request.param == "apart" else 1 << 30)
+    monkeypatch.setattr(state, "_kept", state._kept)       # hold() keeps records: not after
     os.write(stdin, b"table=e1v10\0\0")
     monkeypatch.setattr(hold, "_quiet", lambda: None)
     args = type("Args", (), {"hold": str(tmp_path / "gone")})()
@@ -138,13 +142,19 @@ def test_a_failed_second_step_is_undone_and_still_an_error(held):
     assert log() == ["first", "then", "otherwise"]
 
 
-def test_a_failed_first_step_says_why_and_waits_for_nothing(held, capfd):
+def test_a_failed_first_step_says_why_and_waits_for_nothing(held, capfd, request):
     run, log = held
-    assert run(fail={"first"}) == KernelError.exit_code
+    if request.node.callspec.params["held"] == "apart":
+        assert run(fail={"first"}) == KernelError.exit_code    # the child said why
+        assert capfd.readouterr().err == "policyroute: error: first refused\n"
+    else:
+        with pytest.raises(KernelError, match="first refused"):
+            run(fail={"first"})
     assert log() == ["first"]
-    assert capfd.readouterr().err == "policyroute: error: first refused\n"
+    assert "ready" not in capfd.readouterr().out
 
 
+@pytest.mark.parametrize("held", ["apart"], indirect=True)
 def test_a_killed_first_step_is_taken_back_and_an_error(held, capfd):
     """The child ends by a signal midway: what it added may be in, so
     ``otherwise`` runs, and no ready line goes out."""

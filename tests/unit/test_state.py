@@ -183,9 +183,9 @@ def kept(monkeypatch):
     parsed = []
     real = state.Record.from_json.__func__
 
-    def counted(cls, text, iface=None, netns=None):
+    def counted(cls, text, iface=None, netns=None, same=None):
         parsed.append(iface)
-        return real(cls, text, iface, netns)
+        return real(cls, text, iface, netns, same)
     monkeypatch.setattr(state.Record, "from_json", classmethod(counted))
     return parsed
 
