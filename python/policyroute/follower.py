@@ -20,7 +20,6 @@ it (``ensure``) and the stop of the last managed interface ends it
 Both log to ``follow.log`` beside the records.
 """
 
-import ctypes
 import fcntl
 import functools
 import importlib
@@ -222,13 +221,15 @@ def supervise(paths, netns=None):
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    import ctypes           # here, not at every post-start (follower.ensure): ~2-5 ms
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
     delay, quick = RESPAWN_FIRST, 0
     try:
         while not stopping:
             began = time.monotonic()
             child[0] = subprocess.Popen(command(paths, netns, worker=True),
                                         preexec_fn=functools.partial(_die_with_parent,
-                                                                     os.getpid()))
+                                                                     prctl, os.getpid()))
             rc = child[0].wait()
             if stopping or rc in (0, EX_UNAVAILABLE):
                 break
@@ -257,11 +258,11 @@ def _status(rc):
     return f"signal {signal.Signals(-rc).name}" if rc < 0 else f"exit code {rc}"
 
 
-def _die_with_parent(parent):
+def _die_with_parent(prctl, parent):
     """In the worker, before exec: die with the supervisor. A supervisor
     that died before the prctl took effect leaves no signal to come, so
     the worker checks it still has that parent."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     if os.getppid() != parent:
         os._exit(0)
 

@@ -196,26 +196,28 @@ def auto_rules(sources, family, table_id, guard):
     sources = [str(p) for p in sources]         # one string each for both stages
     out = []
     if guard and sources:
-        out += [_auto("from", p, "priority", first, "lookup", table, "suppress_prefixlength",
-                      "0", *proto, family=family) for p in sources]
-        out.append(_auto("priority", second, "lookup", "main", "suppress_prefixlength", "0",
-                         *proto, family=family))
-    out += [_auto("from", p, "priority", third, "lookup", table, *proto, family=family)
-            for p in sources]
+        out += _stage(family, sources, ("priority", first, "lookup", table,
+                                        "suppress_prefixlength", "0", *proto))
+        out.append(Obj("rule", family, ("priority", second, "lookup", "main",
+                                        "suppress_prefixlength", "0", *proto)))
+    out += _stage(family, sources, ("priority", third, "lookup", table, *proto))
     return out
 
 
-def _auto(*args, family):
-    """An automatic rule with its key made from its words as they are
-    (key_of_args's result for these few words, without reading them one
-    by one: 2,001 rules at 1,000 addresses, in each step of a start)."""
-    rule = Obj("rule", family, args)
-    fields = dict(zip(args[::2], args[1::2]))
-    fields["action"] = f"lookup {_table_number(fields.pop('lookup'))}"
-    if "from" in fields:
-        fields["from"] = prefix(fields["from"], family)
-    rule._key = key_of_fields(fields)
-    return rule
+def _stage(family, sources, words):
+    """``from SOURCE`` and ``words``, a rule per source. Their keys differ
+    in the source alone: the words' key is made once (key_of_args), and
+    each rule's is it with the source's pair in its sorted place (2,001
+    rules at 1,000 addresses, in each step of a start)."""
+    rest = key_of_args("rule", family, words)
+    at = sum(1 for field, _value in rest if field < "from")
+    head, tail = rest[:at], rest[at:]
+    out = []
+    for p in sources:
+        rule = Obj("rule", family, ("from", p, *words))
+        rule._key = (*head, _shared(("from", prefix(p, family))), *tail)
+        out.append(rule)
+    return out
 
 
 def prefix_routes(iface, addresses, table_id):
@@ -385,10 +387,14 @@ def key_of_fields(fields):
     """A key: the (field, value) pairs of ``fields`` sorted by field, a
     tuple (``pair in key`` and ``dict(key)`` work as on a set; a tuple of
     five costs 80 bytes where a frozenset costs 472)."""
-    pairs = _PAIRS
-    if len(pairs) > PAIRS_MAX:
-        pairs.clear()
-    return tuple([pairs.setdefault(p, p) for p in sorted(fields.items())])
+    return tuple([_shared(p) for p in sorted(fields.items())])
+
+
+def _shared(pair):
+    """The one object of an equal (field, value) pair (_PAIRS)."""
+    if len(_PAIRS) > PAIRS_MAX:
+        _PAIRS.clear()
+    return _PAIRS.setdefault(pair, pair)
 
 
 def key_of_args(kind, family, args):
