@@ -87,6 +87,7 @@ def _apart(pair, args, ctx):
     waits for the go word, maybe for minutes while netifrc adds the
     addresses, holds little more than its imports, and the second step's
     peak is its own.
+
     Its exit code; it printed its own errors. Killed, it may have added
     part of its rules: ``otherwise`` takes them back (the record lists
     them before they go in)."""
