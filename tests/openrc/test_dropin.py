@@ -135,16 +135,16 @@ def test_what_a_stop_could_not_remove_goes_at_the_next_start_and_stop(world: Wor
 # One helper process serves a start's pre_start and post_start (pre-start
 # --hold): what becomes of it when the start goes wrong between the two.
 
-def _held(world: World, module_path: Path, after_ours: str):
+def _held(world: World, module_path: Path, after_ours: str, hook: str = "pre_start"):
     """The module with a helper that notes its pid, and a module running
-    ``after_ours`` as its pre_start right after ours (before interface)."""
+    ``after_ours`` as its ``hook`` right after ours (before interface)."""
     pids = world.root / "helper-pids"
     wrapper = world.root / "noting-policyroute"
     wrapper.write_text(f"#!/bin/sh\necho $$ >> {pids}\nexec {helper_of(module_path)} \"$@\"\n")
     wrapper.chmod(0o755)
     with_helper(world, module_path, str(wrapper))
     world.write_module("next", "next_depend() { after policyroute; before interface; }\n"
-                               f"next_pre_start() {{ {after_ours}; }}\n")
+                               f"next_{hook}() {{ {after_ours}; }}\n")
     world.veth("eth1.10")
     world.write_conf(CONF)
     return pids
@@ -226,15 +226,7 @@ def test_a_held_stop_helper_killed_before_post_stop_still_stops(world: World, mo
     """Killed while it waits for post-stop, the held helper removed
     nothing; OpenRC forgets the started mark with the service, so no later
     stop would: post_stop runs a one-shot stop itself."""
-    pids = world.root / "helper-pids"
-    wrapper = world.root / "noting-policyroute"
-    wrapper.write_text(f"#!/bin/sh\necho $$ >> {pids}\nexec {helper_of(module_path)} \"$@\"\n")
-    wrapper.chmod(0o755)
-    with_helper(world, module_path, str(wrapper))
-    world.write_module("next", "next_depend() { after policyroute; before interface; }\n"
-                               'next_post_stop() { kill -9 "${_policyroute_pid}"; }\n')
-    world.veth("eth1.10")
-    world.write_conf(CONF)
+    pids = _held(world, module_path, 'kill -9 "${_policyroute_pid}"', hook="post_stop")
     assert world.rc("net.eth1.10", "start").returncode == 0
     assert len(ours(world)) == 3
     proc = world.rc("net.eth1.10", "stop")
