@@ -148,19 +148,21 @@ def add_source_rules(unit, paths, runner, registry=None):
     as post-start would. Until then the record lists these rules
     too (so a stop removes them) and says "starting" (so the follower
     leaves the interface alone); the ops, or [] without a table."""
-    from .observe import observe_all, of_link
+    from .observe import observe_all, of_link, rules_now, watch_rules
     cfg = unit.cfg
     if cfg.table is None:
         return []
     registry = registry or paths.registry()
     store = paths.store()
     with store.locked(cfg.netns):
+        watch_rules()
         _links, addrs, seen = observe_all(runner, refuse_vrf(cfg))
         here = of_link(seen, addrs, cfg.iface)
         number = table_id(cfg, registry)
         want = plan.source_rules(cfg, number, _expected(unit, here, addrs))
         ops = plan.diff(want, here.rule_keys, ())
         if not ops:
+            rules_now(here.rule_keys, 0)
             return []
         previous = previous_record(cfg.iface, cfg.netns, paths, runner, here, set_aside=True)
         record = previous.copy() if previous else Record(cfg.iface, cfg.netns)
@@ -176,6 +178,7 @@ def add_source_rules(unit, paths, runner, registry=None):
             else:
                 store.remove(cfg.iface, cfg.netns)
             raise
+        rules_now(here.rule_keys + tuple((op.obj.family, op.obj.key) for op in ops), len(ops))
     return ops
 
 

@@ -47,6 +47,12 @@ ALLOWED = frozenset(("from", "to", "priority", "lookup", "suppress_prefixlength"
 FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
 NLMSG_ERROR = 2             # linux/netlink.h: an ACK (error 0) or a refusal
 _library = []               # [pyroute2 pieces or None], once looked for
+NLMSG_HDRLEN = 16
+# linux/rtnetlink.h: RTNLGRP_IPV4_RULE 8, RTNLGRP_IPV6_RULE 19, as bind's mask
+RULE_GROUPS = 1 << (8 - 1) | 1 << (19 - 1)
+# A rule's message takes ~1 KiB of a receive buffer: room for the events
+# of a first step of ~3,000 addresses (hold.APART_VALUES), counted at its end
+EVENTS_RCVBUF = 8 << 20
 
 
 def rule_request(family, args):
@@ -234,6 +240,48 @@ class Socket:
                     if words:
                         errors.append((start + seq - base - 1, words))
         return sorted(errors)
+
+
+class RuleEvents:
+    """A socket that hears of every rule the kernel adds or deletes, of
+    both families, in the namespace it is made in (rtnetlink's rule
+    groups). Its messages are counted, never read: ``count`` says how
+    many came since the last count, or None when some were lost (the
+    kernel could not queue one: ENOBUFS) or it failed. Without pyroute2:
+    a count needs each message's length alone."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK,
+                                  socket.NETLINK_ROUTE)
+        try:
+            try:
+                self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, EVENTS_RCVBUF)
+            except OSError:
+                pass                # the default: an overflow is a lost count, no error
+            self.sock.bind((0, RULE_GROUPS))
+        except OSError:
+            self.sock.close()
+            raise
+
+    def close(self):
+        self.sock.close()
+
+    def count(self):
+        n = 0
+        while True:
+            try:
+                data = self.sock.recv(1 << 16)
+            except BlockingIOError:
+                return n
+            except OSError:
+                return None
+            at = 0
+            while at + NLMSG_HDRLEN <= len(data):
+                length = int.from_bytes(data[at:at + 4], sys.byteorder)
+                if length < NLMSG_HDRLEN:
+                    return None
+                n += 1
+                at += (length + 3) & ~3
 
 
 def acks(marshal, data):

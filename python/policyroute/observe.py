@@ -1,7 +1,8 @@
 """Read the kernel's state into plan.Observed, and ``ip -json`` objects into
 the same canonical keys plan.key_of_args builds from our arguments."""
 
-from . import bands
+from . import bands, kernel
+from .netlink import RuleEvents
 from .parse import IPPROTO
 from .plan import Address, Observed, key_of_fields, prefix
 
@@ -29,6 +30,8 @@ def observe(runner, iface, link_exists=True, refuse=None, families=(4, 6), rules
     which rules are ours is for the record and the plan to say. ``refuse``
     (engine.refuse_vrf's check) gets every link and VRF, read in the same
     IPv4 batch, before anything else is made of the answers."""
+    kept = _take_rules() if rules else None
+    rules = rules and kept is None
     seen = []
     for family in sorted(families):
         cmds = [c for c in queries(iface)[0 if link_exists else 1:] if rules or c != "rule show"]
@@ -42,7 +45,67 @@ def observe(runner, iface, link_exists=True, refuse=None, families=(4, 6), rules
         if not rules:
             got.insert(1, [])
         seen.append(observed_of(family, got))
-    return joined(seen)
+    seen = joined(seen)
+    if kept is not None:
+        seen = seen._replace(rule_keys=tuple(k for k in kept if k[0] in families))
+    return seen
+
+
+# A held process (commands/hold.py) keeps the rules its first step left
+# for the next read of that namespace's rules (at 1,000 addresses, 2,001
+# of them are most of post-start's reading): None, or {netns: (events,
+# rule keys or None while not known)} once keep_rules() is called.
+_kept = None
+
+
+def keep_rules():
+    global _kept
+    _kept = {}
+
+
+def watch_rules():
+    """Before a read of the rules that rules_now may keep: from now on,
+    every rule change in the namespace we act in is counted
+    (netlink.RuleEvents). Nothing when nothing is kept in this process."""
+    if _kept is None:
+        return
+    _drop(kernel.where())
+    try:
+        _kept[kernel.where()] = (RuleEvents(), None)
+    except OSError:
+        pass                        # read again, then
+
+
+def rules_now(rule_keys, added):
+    """After watch_rules, a read of the rules (``rule_keys``) and
+    ``added`` rule adds of ours, all under the namespace lock: those are
+    the kernel's rules, unless another rule changed meanwhile (more events
+    than our adds). Kept until the next read of the namespace's rules
+    takes them (observe), if no rule changed in between."""
+    events, keys = (_kept or {}).get(kernel.where(), (None, None))
+    if events is None or keys is not None:
+        return
+    if events.count() == added:
+        _kept[kernel.where()] = (events, tuple(rule_keys))
+    else:
+        _drop(kernel.where())
+
+
+def _take_rules():
+    """The kept rule keys of the namespace we act in, if no rule changed
+    since they were kept; else None (then they are read). Taken once."""
+    events, keys = (_kept or {}).get(kernel.where(), (None, None))
+    if keys is None:                # none, or a first step's, still counting
+        return None
+    quiet = events.count() == 0
+    _drop(kernel.where())
+    return keys if quiet else None
+
+
+def _drop(where):
+    events, _keys = _kept.pop(where, (None, None))
+    if events is not None:
+        events.close()
 
 
 def observe_all(runner, refuse=None):

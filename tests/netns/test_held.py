@@ -169,3 +169,61 @@ def test_a_held_stop_without_its_word_still_stops(helper, ns):
     assert held_stop(helper, ns).end()[0] == 0
     assert sources(ns) == {4: [], 6: []}
     assert not helper.record_path(IFACE, ns).exists()
+
+
+# ip, logging what each run reads on stdin (the batch's commands)
+LOGGING_IP = """#!/bin/sh
+lines=$(cat)
+printf '%s\\n' "$lines" >> "{log}"
+printf '%s\\n' "$lines" | exec ip "$@"
+"""
+
+
+@pytest.fixture
+def logged(tmp_path):
+    """(env running ip through LOGGING_IP, the log)."""
+    log, wrapper = tmp_path / "ip.log", tmp_path / "ip"
+    wrapper.write_text(LOGGING_IP.format(log=log))
+    wrapper.chmod(0o755)
+    return {"POLICYROUTE_IP": str(wrapper)}, log
+
+
+def our_rules(ns):
+    return sorted(line for fam in (4, 6) for line in ip(ns, f"-{fam}", "rule", "show").splitlines()
+                  if "proto 201" in line)
+
+
+def test_post_start_reads_the_rules_again_only_when_one_changed(helper, ns, logged):
+    """The first step's rules are kept for post-start (observe.keep_rules)
+    while no rule changes in the namespace; netifrc adding addresses
+    changes none."""
+    env, log = logged
+    held = helper.held("pre-start", IFACE, env=env, netns=ns, table="e1v10",
+                       configured=CONFIG)
+    assert held.ready, held.first
+    early = our_rules(ns)
+    add_addresses(ns)
+    log.write_text("")
+    rc, words = held.go("post-start")
+    assert rc == 0, words
+    assert "rule show" not in log.read_text().splitlines()
+    assert our_rules(ns) == early
+    assert [w for _f, k, w in recorded(helper, ns) if k == "rule"] and phase(helper, ns) is None
+
+
+def test_a_rule_deleted_between_the_steps_is_read_and_put_back(helper, ns, logged):
+    env, log = logged
+    held = helper.held("pre-start", IFACE, env=env, netns=ns, table="e1v10",
+                       configured=CONFIG)
+    assert held.ready, held.first
+    early = our_rules(ns)
+    gone = next(line for line in early if "from 2001:db8:10::40" in line)
+    ip(ns, "-6", "rule", "del", *gone.split(":", 1)[1].split(), "priority",
+       gone.split(":", 1)[0])
+    assert gone not in our_rules(ns)
+    add_addresses(ns)
+    log.write_text("")
+    rc, words = held.go("post-start")
+    assert rc == 0, words
+    assert "rule show" in log.read_text().splitlines()
+    assert our_rules(ns) == early

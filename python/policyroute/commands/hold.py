@@ -25,7 +25,9 @@ stdin and stdout on them and keeps the other ends:
 
 A start whose post-start fails leaves nothing of this module behind
 either: netifrc counts the interface as stopped. The FIFOs are removed
-once open. Nothing is held (no lock, no file) while waiting.
+once open. No lock and no file is held while waiting; a netlink socket
+counts the kernel's rule changes, so that the second step reads the rules
+again only when some changed (observe.keep_rules).
 """
 
 import os
@@ -55,9 +57,10 @@ class Pair(namedtuple("Pair", "ready go read first then otherwise")):
 
 
 def hold(args, ctx, pair):
-    from .. import state
+    from .. import observe, state
     shell = os.getppid()
     state.keep_records()        # the second step reads what the first wrote
+    observe.keep_rules()        # and the rules it left, if none changed since
     _remove(args.hold)
     args.values = _values()
     apart = len(args.values) >= APART_VALUES
