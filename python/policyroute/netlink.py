@@ -267,16 +267,16 @@ class RuleEvents:
         self.sock.close()
 
     def count(self):
-        n = 0
+        n, data = 0, bytearray(1 << 16)
         while True:
             try:
-                data = self.sock.recv(1 << 16)
+                size = self.sock.recv_into(data)
             except BlockingIOError:
                 return n
             except OSError:
                 return None
             at = 0
-            while at + NLMSG_HDRLEN <= len(data):
+            while at + NLMSG_HDRLEN <= size:
                 length = int.from_bytes(data[at:at + 4], sys.byteorder)
                 if length < NLMSG_HDRLEN:
                     return None
