@@ -22,29 +22,27 @@ def queries(iface):
 
 
 def observe(runner, iface, link_exists=True, refuse=None, families=(4, 6), rules=True):
-    """One interface's addresses, every rule and our routes, of each family
-    in ``families`` (both unless told); without ``rules``, no rule (none
-    read: at 1,000 addresses 2,001 of them are most of the reading).
+    """One interface's addresses, every rule, the default routes and our
+    routes, of each family in ``families`` (both unless told). Without
+    ``link_exists``, neither addresses nor default routes (a plan's
+    alone: a stop, or a look after applying); without ``rules``, no rule
+    (at 1,000 addresses 2,001 of them are most of the reading).
 
     Rules are not filtered by protocol: a rules_ line may give its own, so
     which rules are ours is for the record and the plan to say. ``refuse``
     (engine.refuse_vrf's check) gets every link and VRF, read in the same
     IPv4 batch, before anything else is made of the answers."""
     kept = _take_rules() if rules else None
-    rules = rules and kept is None
+    wanted = (link_exists, rules and kept is None, link_exists, True)
     seen = []
     for family in sorted(families):
-        cmds = [c for c in queries(iface)[0 if link_exists else 1:] if rules or c != "rule show"]
+        cmds = [c for c, want in zip(queries(iface), wanted) if want]
         extra = LINK_QUERIES if refuse and family == 4 else []
-        got = runner.query(family, cmds + extra, readers(family, cmds + extra))
+        got = iter(runner.query(family, cmds + extra, readers(family, cmds + extra)))
+        answers = [next(got) if want else [] for want in wanted]
         if extra:
-            refuse(*got[len(cmds):])
-            del got[len(cmds):]
-        if not link_exists:
-            got.insert(0, [])
-        if not rules:
-            got.insert(1, [])
-        seen.append(observed_of(family, got))
+            refuse(*got)
+        seen.append(observed_of(family, answers))
     seen = joined(seen)
     if kept is not None:
         seen = seen._replace(rule_keys=tuple(k for k in kept if k[0] in families))
