@@ -181,9 +181,13 @@ def auto_rules(sources, family, table_id, guard):
     family) to the table: stage 1 for each, the shared guard, stage 3 for
     each, in that order so that a half-applied set never sends traffic to
     the table's default before main's specific routes are consulted."""
+    return list(_auto_rules(tuple(str(p) for p in sources), family, table_id, guard))
+
+
+@lru_cache(maxsize=2)       # a held start makes the same ones in each step, per family
+def _auto_rules(sources, family, table_id, guard):
     first, second, third = map(str, bands.auto_priorities(table_id, guard))
     proto, table = ("protocol", str(bands.PROTO)), str(table_id)
-    sources = [str(p) for p in sources]         # one string each for both stages
     out = []
     if guard and sources:
         out += _stage(family, sources, ("priority", first, "lookup", table,
@@ -191,7 +195,7 @@ def auto_rules(sources, family, table_id, guard):
         out.append(Obj("rule", family, ("priority", second, "lookup", "main",
                                         "suppress_prefixlength", "0", *proto)))
     out += _stage(family, sources, ("priority", third, "lookup", table, *proto))
-    return out
+    return tuple(out)
 
 
 def _stage(family, sources, words):
@@ -335,12 +339,11 @@ def _route_slot(route):
 
 
 def unique(objs):
-    seen, out = set(), []
+    """The first object of each (family, key), in order."""
+    first = {}
     for o in objs:
-        if (o.family, o.key) not in seen:
-            seen.add((o.family, o.key))
-            out.append(o)
-    return out
+        first.setdefault((o.family, o.key), o)
+    return list(first.values())
 
 
 def others_objects(records, iface):
