@@ -183,10 +183,13 @@ def held(helper, env, verb, values, between, word):
     """(seconds, peak RSS in MiB) of one held helper (commands/hold.py)
     run as the module runs it: its first step until the ready line, then
     ``between()`` (netifrc's part, not counted), then ``word`` until it
-    ends. GNU time runs it, as run_child does."""
+    ends. GNU time runs it, as run_child does; its arguments are the
+    module's own (netifrc-module/policyroute.sh), which the helper reads
+    without argparse (cli.hook_args)."""
+    ifvar = ["--ifvar=" + IFACE.replace(".", "_")] if verb == "pre-start" else []
     with tempfile.NamedTemporaryFile("r", prefix="prscale-rss-") as rss:
-        argv = [TIME, "-f", "%M", "-o", rss.name, str(helper), verb, IFACE, "--hold",
-                f"{rss.name}.none", "--values", "-"]
+        argv = [TIME, "-f", "%M", "-o", rss.name, str(helper), verb,
+                f"--hold={rss.name}.none", *ifvar, "--values=-", "--", IFACE]
         t = time.perf_counter()
         proc = Held(argv, env, values, f"{verb}: 0")
         took = time.perf_counter() - t
@@ -354,7 +357,7 @@ def figures(helper, n, tmp, contiguous=False):
         row["netlink"] = netlink_figures(box, lines, NETLINK_BIG_RUNS if big else runs)
         row["batch"] = batch_figures(box, lines, 1 if big else runs) \
             if n <= BATCH_MAX else None
-        row["native"] = native_figures(box, lines, 1 if n >= 1000 else runs) \
+        row["native"] = native_figures(box, lines, runs) \
             if n <= NATIVE_MAX else None
     finally:
         box.close()
@@ -374,7 +377,7 @@ def table(rows):
     """The figures as text lines."""
     out = [f"helper at N addresses (IPv4 up to {V4_MAX}, then IPv6; guard on), scattered "
            f"(scat) or one contiguous block (cont), median ms; {RUNS} runs ({BIG_RUNS} at "
-           f"10,000; ip -batch and native once from 1,000)",
+           f"10,000, ip -batch once there; native up to {NATIVE_MAX:,})",
            f"{'N':>6} {'fam':>3} {'layout':>6} {'rules':>6} {'start':>7} {'stop':>7} "
            f"{'1-shot+':>8} {'1-shot-':>8} {'netlink+':>10} "
            f"{'netlink-':>10} {'ip-batch+':>10} {'ip-batch-':>10} {'native+':>10} "
