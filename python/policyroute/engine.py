@@ -141,7 +141,8 @@ def add_source_rules(unit, paths, runner, registry=None):
     addresses 20,000 changes take ~15 s, before them well under one.
 
     Adds only, of rules only: the table is still empty, so a lookup there
-    finds nothing and goes on, and the rules decide nothing until
+    finds nothing and goes on (and the rules go in the kernel's fastest
+    order, plan.highest_priority_first), and the rules decide nothing until
     post-start's converge adds the routes, plans from the addresses the
     interface really has and deletes what is not wanted. Addresses
     another link has are left out; a table_ on a VRF is refused first,
@@ -171,7 +172,7 @@ def add_source_rules(unit, paths, runner, registry=None):
         record.inputs, record.phase = unit.inputs, "starting"
         store.save(record)
         try:
-            apply(runner, ops)
+            apply(runner, plan.highest_priority_first(ops))
         except KernelError:
             if previous:
                 store.save(previous)

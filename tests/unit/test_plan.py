@@ -246,3 +246,20 @@ def test_op_inverse_and_command():
     assert op.inverse().inverse() == op
     assert op.inverse().command() == \
         "-6 rule del from 2001:db8::17/128 priority 22000 lookup 1024 protocol 201"
+
+
+def test_early_rules_go_highest_priority_first_in_their_order_within_one():
+    """engine.add_source_rules' order: stage 3 (the highest number), the
+    guard, stage 1; within a priority the plan's order."""
+    sources = ["192.0.2.17/32", "192.0.2.19/32", "192.0.2.40/32"]
+    rules = plan.auto_rules(sources, 4, 1025, True)
+    ops = [plan.Op("add", o) for o in rules]
+    ordered = plan.highest_priority_first(ops)
+    priorities = [int(dict(op.obj.key)["priority"]) for op in ordered]
+    assert priorities == sorted(priorities, reverse=True)
+    assert sorted(ordered, key=lambda op: rules.index(op.obj)) == ops      # the same ops
+    first, _guard, third = plan.bands.auto_priorities(1025, True)
+    for stage in (first, third):
+        of_stage = [dict(op.obj.key)["from"] for op in ordered
+                    if dict(op.obj.key)["priority"] == str(stage)]
+        assert of_stage == sources
