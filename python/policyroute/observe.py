@@ -84,6 +84,7 @@ def rules_now(rule_keys, added):
     if events is None or keys is not None:
         return
     if events.count() == added:
+        events.narrow()
         _kept[kernel.where()] = (events, tuple(rule_keys))
     else:
         _drop(kernel.where())

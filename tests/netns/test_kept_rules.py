@@ -81,6 +81,11 @@ def test_kept_rules_are_given_once_and_not_after_a_change(ns, keeping):
         ip(ns, "-6", "rule", "add", "from", "2001:db8:5::1", "lookup", "100", "priority", "600")
         assert observe._take_rules() is None
         assert observe.observe(runner, IFACE).rule_keys     # the read after it
+        # many changes while waiting: more than its narrowed buffer holds
+        first_step(runner, 0)
+        others = plan.auto_rules([f"198.51.100.{i}/32" for i in range(1, 201)], 4, 1026, False)
+        runner.batch(4, [o.line("add") for o in others])
+        assert observe._take_rules() is None
 
 
 def test_a_change_during_the_first_step_is_not_kept(ns, keeping):
