@@ -3,6 +3,7 @@ the rules a held first step leaves are what a read gives, and are kept
 only while no rule changes (netlink.RuleEvents counts every change)."""
 
 import collections
+import socket
 import subprocess
 
 import pytest
@@ -83,6 +84,8 @@ def test_kept_rules_are_given_once_and_not_after_a_change(ns, keeping):
         assert observe.observe(runner, IFACE).rule_keys     # the read after it
         # many changes while waiting: more than its narrowed buffer holds
         first_step(runner, 0)
+        events, _keys = observe._kept[kernel.where()]
+        assert events.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < 1 << 14
         others = plan.auto_rules([f"198.51.100.{i}/32" for i in range(1, 201)], 4, 1026, False)
         runner.batch(4, [o.line("add") for o in others])
         assert observe._take_rules() is None
