@@ -275,9 +275,11 @@ def netlink_figures(box, lines, runs):
     """policyroute's apply layer alone: kernel.Runner.batch in this
     process, with netlink.THRESHOLD lowered so that every rule add goes by
     netlink (the helper itself uses ip -batch below the threshold); its
-    deletions always go through ip -batch, 2,048 lines a run."""
+    deletions always go through ip -batch, 2,048 lines a run. pyroute2's
+    import (~35 ms, once a process) is not in it."""
     from policyroute.kernel import Runner, in_netns
     netlink.THRESHOLD = 1
+    netlink.library()       # pyroute2's import, once a process: not timed here
     runner, add, delete = Runner(), [], []
     dels = [line.replace(" add ", " del ", 1) for line in lines]
     with in_netns(box.ns):
@@ -335,34 +337,70 @@ def v4_apply_figures(n, runs):
 
 
 def figures(helper, n, tmp, contiguous=False):
-    """Every figure for N addresses: the held rounds, then the rest with
-    the addresses on the link (at 10,000 IPv6, a fresh namespace for each
-    round and for the rest: see held_figures)."""
+    """Every figure for N addresses. Below 10,000, each repeat runs every
+    measurement once, in turn (interleaved: a slower minute of the machine
+    weighs on all of them alike), and each figure is the median over the
+    repeats. At 10,000 IPv6: the held rounds, each in a fresh namespace
+    (see held_figures), then the rest with the addresses on the link."""
     big = n >= 10000
-    runs = BIG_RUNS if big else RUNS
     env = helper_env(tmp, f"{n}{'c' * contiguous}")
     box = ScaleBox(n, contiguous)
     try:
         sh(str(helper), "pre-start", IFACE, "--table", "e1v10", env=env)     # the name
-        box, row = held_figures(helper, box, env, runs,
-                                (lambda: ScaleBox(n, contiguous)) if big else None)
         if big:
-            box.close()
-            box = ScaleBox(n, contiguous)
-        box.add()
-        once = row["rss"]
-        row.update(one_shot_figures(helper, box, env, 1 if big else runs))
-        row["rss"] = max(row["rss"], once)
-        lines = row.pop("lines")
-        row["netlink"] = netlink_figures(box, lines, NETLINK_BIG_RUNS if big else runs)
-        row["batch"] = batch_figures(box, lines, 1 if big else runs) \
-            if n <= BATCH_MAX else None
-        row["native"] = native_figures(box, lines, runs) \
-            if n <= NATIVE_MAX else None
+            box, row = _in_turn(helper, box, env, n, contiguous)
+        else:
+            box, row = _interleaved(helper, box, env, n, RUNS)
     finally:
         box.close()
-    row["v4"] = v4_apply_figures(n, runs) if box.family == 6 and not contiguous else None
+    row["v4"] = v4_apply_figures(n, RUNS) if box.family == 6 and not contiguous else None
     return row
+
+
+def _with_addresses(helper, box, env, n, one_shot, runs, other_runs):
+    """The figures taken with the addresses on the link: one-shot, the
+    apply layer by netlink, ip -batch, native."""
+    row = one_shot_figures(helper, box, env, one_shot)
+    lines = row.pop("lines")
+    row["netlink"] = netlink_figures(box, lines, runs)
+    row["batch"] = batch_figures(box, lines, other_runs) if n <= BATCH_MAX else None
+    row["native"] = native_figures(box, lines, other_runs) if n <= NATIVE_MAX else None
+    return row
+
+
+def _interleaved(helper, box, env, n, runs):
+    rows = []
+    for _ in range(runs):
+        box, row = held_figures(helper, box, env, 1)
+        box.add()
+        once = row["rss"]
+        row.update(_with_addresses(helper, box, env, n, 1, 1, 1))
+        row["rss"] = max(row["rss"], once)
+        box.flush()
+        rows.append(row)
+    out = {}
+    for key, first in rows[0].items():
+        values = [r[key] for r in rows]
+        if key == "rss":
+            out[key] = max(values)
+        elif key == "rules" or first is None:
+            out[key] = first
+        elif isinstance(first, tuple):
+            out[key] = tuple(statistics.median(v) for v in zip(*values))
+        else:
+            out[key] = statistics.median(values)
+    return box, out
+
+
+def _in_turn(helper, box, env, n, contiguous):
+    box, row = held_figures(helper, box, env, BIG_RUNS, lambda: ScaleBox(n, contiguous))
+    box.close()
+    box = ScaleBox(n, contiguous)
+    box.add()
+    once = row["rss"]
+    row.update(_with_addresses(helper, box, env, n, 1, NETLINK_BIG_RUNS, 1))
+    row["rss"] = max(row["rss"], once)
+    return box, row
 
 
 def _ms(value, width=10):
@@ -400,7 +438,10 @@ def table(rows):
                        f"-{_ms(v4['batch'][1], 1)}")
     out.append(f"netlink: policyroute's apply layer alone ({NETLINK_BIG_RUNS} runs at "
                f"10,000): adds by netlink (the helper does so from {HELPER_THRESHOLD} rule adds "
-               "in one call, else ip -batch), deletions through ip -batch in runs of 2,048")
+               "in one call, else ip -batch), deletions through ip -batch in runs of 2,048; "
+               "pyroute2's import (~35 ms, once a process) not counted")
+    out.append("below 10,000 every figure is the median of repeats that each take every "
+               "measurement once, in turn (interleaved)")
     out.append(f"native (one ip process per rule) measured up to N = {NATIVE_MAX}; "
                f"ip -batch up to N = {BATCH_MAX}; + add, - delete")
     out.append("start, stop: the helper's share of rc-service start / stop (one held process "
