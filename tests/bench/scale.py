@@ -353,28 +353,31 @@ def figures(helper, n, tmp, contiguous=False):
             box, row = _interleaved(helper, box, env, n, RUNS)
     finally:
         box.close()
-    row["v4"] = v4_apply_figures(n, RUNS) if box.family == 6 and not contiguous else None
+    row["v4"] = v4_apply_figures(n, BIG_RUNS if big else RUNS) \
+        if box.family == 6 and not contiguous else None
     return row
 
 
-def _with_addresses(helper, box, env, n, one_shot, runs, other_runs):
+def _with_addresses(helper, box, env, n, netlink_runs, runs):
     """The figures taken with the addresses on the link: one-shot, the
     apply layer by netlink, ip -batch, native."""
-    row = one_shot_figures(helper, box, env, one_shot)
+    row = one_shot_figures(helper, box, env, runs)
     lines = row.pop("lines")
-    row["netlink"] = netlink_figures(box, lines, runs)
-    row["batch"] = batch_figures(box, lines, other_runs) if n <= BATCH_MAX else None
-    row["native"] = native_figures(box, lines, other_runs) if n <= NATIVE_MAX else None
+    row["netlink"] = netlink_figures(box, lines, netlink_runs)
+    row["batch"] = batch_figures(box, lines, runs) if n <= BATCH_MAX else None
+    row["native"] = native_figures(box, lines, runs) if n <= NATIVE_MAX else None
     return row
 
 
 def _interleaved(helper, box, env, n, runs):
+    """``runs`` repeats of a held round, then the rest with the addresses
+    on the link, each once; the median of each figure (RSS: the peak)."""
     rows = []
     for _ in range(runs):
         box, row = held_figures(helper, box, env, 1)
         box.add()
         once = row["rss"]
-        row.update(_with_addresses(helper, box, env, n, 1, 1, 1))
+        row.update(_with_addresses(helper, box, env, n, 1, 1))
         row["rss"] = max(row["rss"], once)
         box.flush()
         rows.append(row)
@@ -393,12 +396,14 @@ def _interleaved(helper, box, env, n, runs):
 
 
 def _in_turn(helper, box, env, n, contiguous):
+    """At 10,000: the held rounds, each in a fresh namespace, then the
+    rest once (the netlink apply NETLINK_BIG_RUNS times) in another."""
     box, row = held_figures(helper, box, env, BIG_RUNS, lambda: ScaleBox(n, contiguous))
     box.close()
     box = ScaleBox(n, contiguous)
     box.add()
     once = row["rss"]
-    row.update(_with_addresses(helper, box, env, n, 1, NETLINK_BIG_RUNS, 1))
+    row.update(_with_addresses(helper, box, env, n, NETLINK_BIG_RUNS, 1))
     row["rss"] = max(row["rss"], once)
     return box, row
 
