@@ -84,7 +84,7 @@ def test_kept_rules_are_given_once_and_not_after_a_change(ns, keeping):
         assert observe.observe(runner, IFACE).rule_keys     # the read after it
         # many changes while waiting: more than its narrowed buffer holds
         first_step(runner, 0)
-        events, _keys = observe._kept[kernel.where()]
+        events, _keys = observe._kept[observe._here()]
         assert events.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < 1 << 14
         others = plan.auto_rules([f"198.51.100.{i}/32" for i in range(1, 201)], 4, 1026, False)
         runner.batch(4, [o.line("add") for o in others])
@@ -122,3 +122,14 @@ def test_events_count_adds_and_deletions_and_say_when_some_were_lost(ns, monkeyp
             assert small.count() is None
         finally:
             small.close()
+
+
+def test_a_namespace_made_again_under_the_name_is_another(ns, keeping):
+    runner = kernel.Runner()
+    with kernel.in_netns(ns):
+        first_step(runner, 10)
+    subprocess.run(["ip", "netns", "del", ns], check=True)
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    with kernel.in_netns(ns):
+        assert observe._take_rules() is None
+        assert observe.observe(runner, IFACE, link_exists=False).rule_keys   # read: the new one's
