@@ -22,7 +22,6 @@ rules and plain ``rules_`` lines of the same words); everything else goes
 through iproute2 as before (kernel.Runner decides).
 """
 
-import ipaddress
 import itertools
 import os
 import socket
@@ -30,6 +29,8 @@ import sys
 import types
 
 from . import bands, site_packages
+from .parse import AF
+from .plan import prefix
 
 SOL_NETLINK = 270
 NETLINK_EXT_ACK = 11        # the kernel's own words with an error
@@ -44,7 +45,6 @@ RCVBUF = 1 << 20
 # alone (~35 ms): the crossover may now be lower; not measured again.
 THRESHOLD = 3072
 ALLOWED = frozenset(("from", "to", "priority", "lookup", "suppress_prefixlength", "protocol"))
-FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
 NLMSG_ERROR = 2             # linux/netlink.h: an ACK (error 0) or a refusal
 _library = []               # [pyroute2 pieces or None], once looked for
 NLMSG_HDRLEN = 16
@@ -79,27 +79,20 @@ def _fields(family, words):
     if suppress is not None and not 0 <= int(suppress) < 2**32:
         raise ValueError(suppress)
     return priority, {
-        "family": FAMILY[family], "priority": priority, "table": table, "protocol": protocol,
+        "family": AF[family], "priority": priority, "table": table, "protocol": protocol,
         "src": _prefix(family, words["from"]) if "from" in words else None,
         "dst": _prefix(family, words["to"]) if "to" in words else None,
         "suppress_prefixlength": None if suppress is None else int(suppress)}
 
 
 def _prefix(family, text):
-    """(address, prefix length) of ``ip rule``'s ADDR[/LEN]; a host-length
-    prefix (every automatic rule's) without ipaddress's cost."""
-    addr, _, length = text.partition("/")
-    full = 32 if family == 4 else 128
-    if not length or length == str(full):
-        try:
-            socket.inet_pton(FAMILY[family], addr)
-        except OSError:
-            raise ValueError(text) from None
-        return addr, full
-    net = ipaddress.ip_network(text, strict=False)
-    if net.version != family:
+    """(address, prefix length) of ``ip rule``'s ADDR[/LEN] as plan.prefix
+    reads it (masked, in inet_ntop's words); "all" and "default" are left
+    to iproute2 (ValueError)."""
+    if text in ("all", "default"):
         raise ValueError(text)
-    return str(net.network_address), net.prefixlen
+    address, _, length = prefix(text, family).partition("/")
+    return address, int(length)
 
 
 def library():

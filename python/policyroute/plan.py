@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from . import bands
 from .errors import ConfigErrors
-from .parse import address_and_length
+from .parse import AF, address_and_length
 
 
 class Obj:
@@ -106,7 +106,6 @@ def user_priorities(cfg, table_id):
 # ---------------------------------------------------------------- rendering
 
 HOST_LEN = {4: 32, 6: 128}
-FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
 
 
 @lru_cache(maxsize=1 << 16)     # each source is in two rules, keyed in each step
@@ -123,7 +122,7 @@ def prefix(text, family):
     if n < bits:
         packed = (int.from_bytes(packed, "big") >> (bits - n) << (bits - n)).to_bytes(
             bits // 8, "big")
-    return f"{socket.inet_ntop(FAMILY[family], packed)}/{n}"
+    return f"{socket.inet_ntop(AF[family], packed)}/{n}"
 
 
 def rule_args(rule, priority):
@@ -155,14 +154,14 @@ def source_prefixes(addresses, family):
         while first <= last:
             size = (first & -first or 1 << bits).bit_length() - 1     # alignment
             size = min(size, (last - first + 1).bit_length() - 1)      # room left
-            out.append(f"{socket.inet_ntop(FAMILY[family], first.to_bytes(bits // 8, 'big'))}"
+            out.append(f"{socket.inet_ntop(AF[family], first.to_bytes(bits // 8, 'big'))}"
                        f"/{bits - size}")
             first += 1 << size
     return out
 
 
 def _number(family, text):
-    return int.from_bytes(socket.inet_pton(FAMILY[family], text), "big")
+    return int.from_bytes(socket.inet_pton(AF[family], text), "big")
 
 
 def _runs(numbers):
