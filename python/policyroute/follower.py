@@ -30,7 +30,7 @@ import sys
 import time
 
 from . import site_packages
-from .kernel import NETNS_RUN_DIR
+from .kernel import NETNS_RUN_DIR, netns_id
 
 QUIET = 0.01            # a burst ends after this long without an event
 BURST = 0.2             # ... or after this long in all
@@ -283,12 +283,12 @@ def work(paths, runner, sysctl, netns=None):
     # Ended only between passes (a pass holds the namespace lock, and the
     # last stop ends the follower after its own work): nothing to tidy.
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    store, home = paths.store(), _netns_id()
+    store, home = paths.store(), netns_id()
     with IPRSocket() as ipr:      # select-compatible: no reader of its own
         ipr.bind(groups=GROUPS)
         names = None                            # the first pass: everything
         while store.followed(netns, []):
-            if netns and _netns_id(os.path.join(NETNS_RUN_DIR, netns)) != home:
+            if netns and netns_id(os.path.join(NETNS_RUN_DIR, netns)) != home:
                 log(f"netns {netns} was deleted")
                 return 0
             if names is None or names:
@@ -297,15 +297,6 @@ def work(paths, runner, sysctl, netns=None):
             names = wait(ipr)
     log("no interface is managed here any more")
     return 0
-
-
-def _netns_id(path="/proc/self/ns/net"):
-    """(device, inode) of a network namespace, None when it is gone."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
 
 
 def wait(ipr):

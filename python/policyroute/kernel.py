@@ -35,6 +35,17 @@ def where():
     return f"-n {_entered} " if _entered else ""
 
 
+def netns_id(path=SELF_NETNS):
+    """(device, inode) of a network namespace (ours unless told): the
+    kernel's identity of it, where a namespace made again under the same
+    name is another; None when it is gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 @contextmanager
 def in_netns(name, rundir=NETNS_RUN_DIR):
     """Act inside a named network namespace for the block, then return.

@@ -1,10 +1,8 @@
 """Read the kernel's state into plan.Observed, and ``ip -json`` objects into
 the same canonical keys plan.key_of_args builds from our arguments."""
 
-import os
-
 from . import bands
-from .kernel import SELF_NETNS
+from .kernel import netns_id
 from .netlink import RuleEvents
 from .parse import IPPROTO
 from .plan import Address, Observed, key_of_fields, prefix
@@ -54,8 +52,10 @@ def observe(runner, iface, link_exists=True, refuse=None, families=(4, 6), rules
 
 # A held process (commands/hold.py) keeps the rules its first step left
 # for the next read of that namespace's rules (at 1,000 addresses, 2,001
-# of them are most of post-start's reading): None, or {namespace (_here):
-# (events, rule keys or None while not known)} once keep_rules() is called.
+# of them are most of post-start's reading): None, or, once keep_rules()
+# is called, {kernel.netns_id(): (events, rule keys or None while not
+# known)} (a namespace made again under the same name is another, whose
+# events never came here).
 _kept = None
 
 
@@ -70,9 +70,10 @@ def watch_rules():
     (netlink.RuleEvents). Nothing when nothing is kept in this process."""
     if _kept is None:
         return
-    _drop(_here())
+    here = netns_id()
+    _drop(here)
     try:
-        _kept[_here()] = (RuleEvents(), None)
+        _kept[here] = (RuleEvents(), None)
     except OSError:
         pass                        # read again, then
 
@@ -83,14 +84,15 @@ def rules_now(rule_keys, added):
     the kernel's rules, unless another rule changed meanwhile (more events
     than our adds). Kept until the next read of the namespace's rules
     takes them (observe), if no rule changed in between."""
-    events, keys = (_kept or {}).get(_here(), (None, None))
+    here = netns_id()
+    events, keys = (_kept or {}).get(here, (None, None))
     if events is None or keys is not None:
         return
     if events.count() == added:
         events.narrow()
-        _kept[_here()] = (events, tuple(rule_keys))
+        _kept[here] = (events, tuple(rule_keys))
     else:
-        _drop(_here())
+        _drop(here)
 
 
 def _take_rules():
@@ -98,11 +100,12 @@ def _take_rules():
     since they were kept; else None (then they are read). Taken once."""
     if not _kept:
         return None
-    events, keys = _kept.get(_here(), (None, None))
+    here = netns_id()
+    events, keys = _kept.get(here, (None, None))
     if keys is None:                # none, or a first step's, still counting
         return None
     quiet = events.count() == 0
-    _drop(_here())
+    _drop(here)
     return keys if quiet else None
 
 
@@ -110,13 +113,6 @@ def _drop(here):
     events, _keys = _kept.pop(here, (None, None))
     if events is not None:
         events.close()
-
-
-def _here():
-    """The namespace we act in, as the kernel knows it: one made again
-    under the same name is another (its events never came here)."""
-    st = os.stat(SELF_NETNS)
-    return st.st_dev, st.st_ino
 
 
 def observe_all(runner, refuse=None):

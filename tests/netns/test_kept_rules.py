@@ -84,7 +84,7 @@ def test_kept_rules_are_given_once_and_not_after_a_change(ns, keeping):
         assert observe.observe(runner, IFACE).rule_keys     # the read after it
         # many changes while waiting: more than its narrowed buffer holds
         first_step(runner, 0)
-        events, _keys = observe._kept[observe._here()]
+        events, _keys = observe._kept[kernel.netns_id()]
         assert events.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < 1 << 14
         others = plan.auto_rules([f"198.51.100.{i}/32" for i in range(1, 201)], 4, 1026, False)
         runner.batch(4, [o.line("add") for o in others])
