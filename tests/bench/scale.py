@@ -51,6 +51,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "python"))
 sys.path.insert(0, str(REPO / "tests" / "lab"))
 from policyroute import netlink  # noqa: E402  (from this checkout)
+from policyroute.parse import shell_var  # noqa: E402
 from topology import Held  # noqa: E402  (the module's held hooks, on pipes)
 
 HELPER_THRESHOLD = netlink.THRESHOLD    # netlink_figures lowers netlink's own
@@ -186,7 +187,7 @@ def held(helper, env, verb, values, between, word):
     ends. GNU time runs it, as run_child does; its arguments are the
     module's own (netifrc-module/policyroute.sh), which the helper reads
     without argparse (cli.hook_args)."""
-    ifvar = ["--ifvar=" + IFACE.replace(".", "_")] if verb == "pre-start" else []
+    ifvar = [f"--ifvar={shell_var(IFACE)}"] if verb == "pre-start" else []
     with tempfile.NamedTemporaryFile("r", prefix="prscale-rss-") as rss:
         argv = [TIME, "-f", "%M", "-o", rss.name, str(helper), verb,
                 f"--hold={rss.name}.none", *ifvar, "--values=-", "--", IFACE]
@@ -358,10 +359,14 @@ def figures(helper, n, tmp, contiguous=False):
     return row
 
 
-def _with_addresses(helper, box, env, n, netlink_runs, runs):
-    """The figures taken with the addresses on the link: one-shot, the
-    apply layer by netlink, ip -batch, native."""
-    row = one_shot_figures(helper, box, env, runs)
+def _with_addresses(helper, box, env, n, row, netlink_runs, runs):
+    """``row`` (a held round's figures) with those taken once the
+    addresses are on the link: one-shot, the apply layer by netlink,
+    ip -batch, native; RSS the peak of both."""
+    box.add()
+    held_rss = row["rss"]
+    row.update(one_shot_figures(helper, box, env, runs))
+    row["rss"] = max(row["rss"], held_rss)
     lines = row.pop("lines")
     row["netlink"] = netlink_figures(box, lines, netlink_runs)
     row["batch"] = batch_figures(box, lines, runs) if n <= BATCH_MAX else None
@@ -375,12 +380,8 @@ def _interleaved(helper, box, env, n, runs):
     rows = []
     for _ in range(runs):
         box, row = held_figures(helper, box, env, 1)
-        box.add()
-        once = row["rss"]
-        row.update(_with_addresses(helper, box, env, n, 1, 1))
-        row["rss"] = max(row["rss"], once)
+        rows.append(_with_addresses(helper, box, env, n, row, 1, 1))
         box.flush()
-        rows.append(row)
     out = {}
     for key, first in rows[0].items():
         values = [r[key] for r in rows]
@@ -401,11 +402,7 @@ def _in_turn(helper, box, env, n, contiguous):
     box, row = held_figures(helper, box, env, BIG_RUNS, lambda: ScaleBox(n, contiguous))
     box.close()
     box = ScaleBox(n, contiguous)
-    box.add()
-    once = row["rss"]
-    row.update(_with_addresses(helper, box, env, n, NETLINK_BIG_RUNS, 1))
-    row["rss"] = max(row["rss"], once)
-    return box, row
+    return box, _with_addresses(helper, box, env, n, row, NETLINK_BIG_RUNS, 1)
 
 
 def _ms(value, width=10):
